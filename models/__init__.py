@@ -1,0 +1,1 @@
+"""The model runtime the generated pipelines call: train helpers, gate, serve, drift."""

@@ -1,0 +1,1 @@
+"""Jinja templates shipped with mlgen, one folder per target."""
