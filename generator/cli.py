@@ -22,6 +22,7 @@ from .errors import EXIT_BUG, EXIT_INTERRUPTED, MlgenError
 # name -> (module:attribute, short help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
+    "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),
     "render": ("mlgen.commands.render:command", "Render every pipeline file from mlgen.yaml."),
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),
     "schema": ("mlgen.commands.schema:command", "Print the JSON Schema of mlgen.yaml."),
