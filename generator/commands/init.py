@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..cli import project_dir
+from ..errors import MlgenError, UsageError
+
+# Starting features per task; the scaffold's synthetic data generator produces exactly these.
+STARTERS = {
+    "classification": {
+        "numeric": ["income", "age", "debt_ratio", "credit_lines"],
+        "categorical": ["employment_type", "region"],
+        "target": "default",
+        "gate_metrics": [("roc_auc", "{min: 0.70}"), ("brier", "{max: 0.25}")],
+    },
+    "regression": {
+        "numeric": ["living_area", "rooms", "building_age", "distance_km"],
+        "categorical": ["district", "property_type"],
+        "target": "price",
+        "gate_metrics": [("r2", "{min: 0.60}"), ("rmse", "{max: 60000}")],
+    },
+}
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@click.command("init")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="Model name: a DNS-1123 label such as credit-risk.")
+@click.option("--task", type=click.Choice(["classification", "regression"]), default=None)
+@click.option("--description", default=None, help="One line about the model (free text).")
+@click.option("--owner", default=None, help="Owning team.")
+@click.option("--registry", default=None, help="Image registry host, e.g. registry.bank.internal.")
+@click.option("--non-interactive", is_flag=True, help="Ask nothing; use flags and defaults.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
+              metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
+@click.pass_context
+def command(ctx: click.Context, directory: Path | None, name: str | None, task: str | None,
+            description: str | None, owner: str | None, registry: str | None,
+            non_interactive: bool, force: bool, templates: tuple[Path, ...]) -> int:
+    """Scaffold a model repository in DIRECTORY (default: the -C folder).
+
+    Writes mlgen.yaml, a working scikit-learn project and every pipeline file.
+    """
+    root = directory if directory is not None else project_dir(ctx)
+    interactive = not non_interactive and sys.stdin.isatty()
+    default_name = _slug(root.resolve().name)
+    answers = {
+        "name": name or (click.prompt("Model name", default=default_name) if interactive else default_name),
+        "task": task or (click.prompt("Task", default="classification",
+                                      type=click.Choice(["classification", "regression"]))
+                         if interactive else "classification"),
+        "description": description if description is not None else (
+            click.prompt("Description", default="", show_default=False) if interactive else ""),
+        "owner": owner or (click.prompt("Owning team", default="ml-platform")
+                           if interactive else "ml-platform"),
+        "registry": registry or (click.prompt("Image registry", default="registry.example.com")
+                                 if interactive else "registry.example.com"),
+    }
+    if not NAME_RE.match(answers["name"]) or len(answers["name"]) > 63:
+        raise UsageError(f"--name {answers['name']!r} must be a DNS-1123 label: lowercase letters, "
+                         "digits and '-', starting and ending with a letter or digit, at most 63 "
+                         "characters")
+    files = init_project(root, answers, force=force, extra_templates=templates)
+    for path in files:
+        click.echo(f"  created  {path}")
+    click.echo(f"Initialised {answers['name']} in {root} ({len(files)} files). Next: "
+               f"`mlgen -C {root} run train`.", err=True)
+    return 0
+
+
+def init_project(root: Path, answers: dict[str, str], force: bool = False,
+                 extra_templates: tuple[Path, ...] = ()) -> list[str]:
+    from ..commands.schema import schema_text
+    from ..project import render_artifacts, template_dirs
+    from ..render import make_environment
+    from ..scaffold import scaffold_artifacts
+    from ..spec_loader import SPEC_FILENAME, parse_spec
+    from ..writer import FileWrite, write_files
+
+    starter = STARTERS[answers["task"]]
+    env = make_environment(list(extra_templates))
+    spec_text = env.get_template("scaffold/mlgen.yaml.j2").render(
+        **answers, package=answers["name"].replace("-", "_"), **starter)
+    spec = parse_spec(spec_text, str(root / SPEC_FILENAME))
+    env = make_environment(template_dirs(spec, root, extra_templates))
+    writes = [FileWrite(SPEC_FILENAME, spec_text.encode()),
+              FileWrite(".mlgen/mlgen.schema.json", schema_text().encode()),
+              FileWrite(".mlgen/build/.gitkeep", b"")]
+    writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in scaffold_artifacts(spec, env)]
+    writes += [FileWrite(a.path, a.text.encode(), a.mode)
+               for a in render_artifacts(spec, root, (), extra_templates)]
+    existing = [w.path for w in writes if (root / w.path).exists()]
+    if existing and not force:
+        shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
+        raise MlgenError(f"{root}: {len(existing)} file(s) already exist ({shown}); "
+                         "nothing was written. Use --force to overwrite, or `mlgen sync` to update.")
+    root.mkdir(parents=True, exist_ok=True)
+    write_files(root, writes)
+    return [w.path for w in writes]
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return slug or "model"

@@ -1,0 +1,183 @@
+"""The one Jinja environment mlgen renders with, and every filter templates may use.
+
+Each filter quotes a spec value for one target language so that any text a user writes
+comes back literally and can never add a key, a stage or a shell command. Templates must
+pass every free-text value through the filter of the language it lands in.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+import jinja2
+
+from . import __version__
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+try:  # installed layout: templates ship inside the package as mlgen/templates
+    from . import templates as _installed_templates  # type: ignore[attr-defined]
+
+    BUILTIN_TEMPLATES = Path(_installed_templates.__file__).parent
+except ImportError:  # source checkout without install: generator/../templates
+    pass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file mlgen produces. `path` is relative to the repository root, POSIX style."""
+
+    path: str
+    text: str
+    mode: int = 0o644
+    # "generated": owned by mlgen, rewritten by render/sync, starts with a header.
+    # "scaffold": written once by `mlgen init`, then the user's.
+    kind: str = "generated"
+    target: str = ""
+
+
+def make_environment(overrides: Iterable[Path] = ()) -> jinja2.Environment:
+    """Templates from override folders (first wins) layered over the built-in ones."""
+    search = [str(p) for p in overrides] + [str(BUILTIN_TEMPLATES)]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals["mlgen_version"] = __version__
+    return env
+
+
+# ---- filters: one per target language -------------------------------------------------------
+
+_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\x00": "\\0"}
+
+
+def yaml_str(value: Any) -> str:
+    """A YAML double-quoted scalar that reads back as exactly `value` (as a string).
+
+    Non-printable characters, and the Unicode line separators YAML 1.1 treats as breaks, are
+    escaped; everything else stays as written so that diffs remain readable.
+    """
+    out = ['"']
+    for ch in str(value):
+        code = ord(ch)
+        if ch in _YAML_ESCAPES:
+            out.append(_YAML_ESCAPES[ch])
+        elif code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029, 0xFEFF) \
+                or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def groovy_str(value: Any) -> str:
+    """A Groovy single-quoted string literal: no `$` interpolation happens inside it."""
+    out = ["'"]
+    for ch in str(value):
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif code < 0x20 or code == 0x7F or code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    out.append("'")
+    return "".join(out)
+
+
+def sh_quote(value: Any) -> str:
+    """One POSIX shell word."""
+    return shlex.quote(str(value))
+
+
+def xml_text(value: Any) -> str:
+    """Text for an XML element or attribute; characters XML 1.0 cannot carry are dropped."""
+    text = "".join(ch for ch in str(value) if _xml_allowed(ord(ch)))
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&apos;"))
+
+
+def _xml_allowed(code: int) -> bool:
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD \
+        or 0x10000 <= code <= 0x10FFFF
+
+
+def json_str(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def comment_line(value: Any) -> str:
+    """Text safe inside a one-line comment of any target: line breaks become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", str(value))
+
+
+def label_value(value: Any) -> str:
+    """A Kubernetes label value derived from free text (the exact text goes in an annotation)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(value)).strip("-_.")[:63].strip("-_.")
+    return slug or "unknown"
+
+
+def md_text(value: Any) -> str:
+    """Free text shown in Markdown without becoming markup or HTML."""
+    text = comment_line(value)
+    return re.sub(r"([\\`*_{}\[\]()<>#+!|~-])", r"\\\1", text)
+
+
+FILTERS = {
+    "yaml_str": yaml_str,
+    "groovy_str": groovy_str,
+    "sh_quote": sh_quote,
+    "xml_text": xml_text,
+    "json_str": json_str,
+    "comment_line": comment_line,
+    "label_value": label_value,
+    "md_text": md_text,
+}
+
+
+# ---- the generated-file header --------------------------------------------------------------
+
+HEADER_LINES = (
+    "Generated by mlgen {version} from mlgen.yaml.",
+    "To change it, edit mlgen.yaml (or a template override) and run `mlgen sync`;",
+    "hand edits here are kept by `mlgen sync` and reported by `mlgen check`.",
+)
+
+
+def header_for(path: str) -> str:
+    """The 'generated by mlgen' header in the comment syntax of the file at `path`."""
+    lines = [line.format(version=__version__) for line in HEADER_LINES]
+    name = PurePosixPath(path).name
+    if name == "Jenkinsfile" or name.endswith((".groovy", ".gvy")):
+        return "".join(f"// {line}\n" for line in lines)
+    if name.endswith((".md", ".html", ".xml")):
+        return "<!-- " + " ".join(lines).replace("--", "- -") + " -->\n"
+    if name.endswith(".json"):
+        return ""  # JSON has no comments; the lock file records that mlgen made it
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def with_header(path: str, body: str) -> str:
+    header = header_for(path)
+    if body.startswith("#!"):  # keep a shebang first
+        first, _, rest = body.partition("\n")
+        return f"{first}\n{header}{rest}"
+    return header + body

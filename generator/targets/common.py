@@ -1,0 +1,44 @@
+"""What every target template sees: the Spec plus values derived from it in one place."""
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+from ..cron import max_interval_seconds
+from ..render import Artifact, with_header
+from ..spec import Spec
+
+# The model server's contract: the Deployment probes and the Dockerfile HEALTHCHECK use these.
+LIVE_PATH = "/v2/health/live"
+READY_PATH = "/v2/health/ready"
+METRICS_PATH = "/metrics"
+RUN_AS_USER = 10001
+
+
+def context(spec: Spec) -> dict[str, Any]:
+    stage_names = list(spec.model.stages)
+    return {
+        "spec": spec,
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "image_name": spec.image_name,
+        "package": spec.name.replace("-", "_"),
+        "live_path": LIVE_PATH,
+        "ready_path": READY_PATH,
+        "metrics_path": METRICS_PATH,
+        "run_as_user": RUN_AS_USER,
+        # Stages that run before the gate (everything the user named), in the spec's order.
+        "stages": stage_names,
+        "has_test_stage": "test" in spec.model.stages,
+        "has_train_stage": "train" in spec.model.stages,
+        "junit_path": "reports/junit.xml",
+        # The stale-drift-job alert fires after two missed runs, plus a quarter hour of slack.
+        "stale_after_seconds": 2 * max_interval_seconds(spec.drift.schedule) + 900,
+    }
+
+
+def render_file(env: jinja2.Environment, template: str, path: str, spec: Spec, target: str,
+                mode: int = 0o644, **extra: Any) -> Artifact:
+    body = env.get_template(template).render(**context(spec), **extra)
+    return Artifact(path=path, text=with_header(path, body), mode=mode, target=target)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import jinja2
+
+from ..render import Artifact
+from ..spec import Overlay, Spec
+from .common import render_file
+
+BASE_FILES = (
+    "serviceaccount",
+    "configmap",
+    "persistentvolumeclaim",
+    "deployment",
+    "service",
+    "hpa",
+    "poddisruptionbudget",
+    "networkpolicy",
+    "cronjob-drift",
+)
+# Objects for clusters that run the Prometheus operator: a kustomize Component that overlays
+# include only when `kubernetes.prometheus_operator` is on, so the base stays valid anywhere.
+MONITORING_FILES = ("servicemonitor", "prometheusrule")
+
+
+def base_files(spec: Spec) -> list[str]:
+    files = list(BASE_FILES)
+    if not spec.serve.autoscaling.enabled:
+        files.remove("hpa")
+    if not spec.drift.enabled:
+        files.remove("cronjob-drift")
+    return files
+
+
+def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
+    root = spec.outputs.kubernetes
+    files = base_files(spec)
+    out = [render_file(env, f"kubernetes/base/{name}.yaml.j2", f"{root}/base/{name}.yaml", spec,
+                       "kubernetes") for name in files]
+    out.append(render_file(env, "kubernetes/base/kustomization.yaml.j2",
+                           f"{root}/base/kustomization.yaml", spec, "kubernetes", resources=files))
+    out += [render_file(env, f"kubernetes/monitoring/{name}.yaml.j2",
+                        f"{root}/monitoring/{name}.yaml", spec, "kubernetes")
+            for name in MONITORING_FILES]
+    out.append(render_file(env, "kubernetes/monitoring/kustomization.yaml.j2",
+                           f"{root}/monitoring/kustomization.yaml", spec, "kubernetes",
+                           resources=MONITORING_FILES))
+    for environment in spec.kubernetes.environments:
+        overlay = spec.kubernetes.overlays.get(environment, Overlay())
+        out.append(render_file(env, "kubernetes/overlay/kustomization.yaml.j2",
+                               f"{root}/overlays/{environment}/kustomization.yaml", spec,
+                               "kubernetes", environment=environment, overlay=overlay))
+    return out

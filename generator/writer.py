@@ -1,0 +1,67 @@
+"""Write a set of files all-or-nothing.
+
+Every new file is first written in full next to its destination; only when all of them are
+on disk are they renamed into place. If anything fails, the temporary files are removed and
+any file already replaced is restored, so the tree is as it was.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    path: str  # relative to the root, POSIX
+    data: bytes | None  # None deletes the file
+    mode: int = 0o644
+
+
+def write_files(root: Path, writes: list[FileWrite]) -> None:
+    staged: list[tuple[Path, Path | None, FileWrite]] = []
+    try:
+        for item in writes:
+            dest = root / item.path
+            if item.data is None:
+                staged.append((dest, None, item))
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".mlgen-tmp", dir=dest.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(item.data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, item.mode)
+            staged.append((dest, Path(tmp), item))
+    except BaseException:
+        for _, tmp_path, _ in staged:
+            if tmp_path is not None:
+                tmp_path.unlink(missing_ok=True)
+        raise
+    _commit(staged)
+
+
+def _commit(staged: list[tuple[Path, Path | None, FileWrite]]) -> None:
+    backups: list[tuple[Path, bytes | None, int]] = []
+    try:
+        for dest, tmp_path, _ in staged:
+            old = dest.read_bytes() if dest.exists() else None
+            mode = dest.stat().st_mode & 0o7777 if old is not None else 0
+            backups.append((dest, old, mode))
+            if tmp_path is None:
+                dest.unlink(missing_ok=True)
+            else:
+                os.replace(tmp_path, dest)
+    except BaseException:
+        for dest, old, mode in reversed(backups):
+            if old is None:
+                dest.unlink(missing_ok=True)
+            else:
+                dest.write_bytes(old)
+                os.chmod(dest, mode)
+        for _, tmp_path, _ in staged:
+            if tmp_path is not None:
+                tmp_path.unlink(missing_ok=True)
+        raise
