@@ -1,0 +1,348 @@
+"""Read the current window in chunks: the server's JSON-lines request logs, CSV or Parquet.
+
+Every reader yields `{column: pyarrow.Array}` chunks of at most about `chunk_rows` rows, so
+memory is bounded by the chunk size whatever the window holds. Problems (corrupt files, bad
+lines, unparseable timestamps) are recorded in the `ReadLog` instead of stopping the run: the
+report says what happened, and only a run where nothing could be read ends in an error.
+
+Fast paths are pyarrow's multi-threaded readers; when one of them rejects a file (a value of the
+wrong type, a malformed line) we fall back to a tolerant Python reader for the rest of that file,
+resuming after the rows already read, and say so in the report.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+LOG_FIELDS = frozenset({"ts", "model", "prediction", "features", "id", "request_id"})
+_ROTATED = re.compile(r"^(?P<base>.+\.jsonl)(?:\.(?P<n>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # corrupt_file, bad_lines, bad_timestamps, extra_column, missing_column, ...
+    message: str
+    feature: str | None = None
+    file: str | None = None
+    count: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class ReadLog:
+    """What reading the window did; filled in while streaming (so not frozen)."""
+
+    format: str = ""
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_in_window: int = 0
+    chunks: int = 0
+    columns: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def detect_files(path: Path) -> tuple[str, list[Path]]:
+    """The input format and the files to read, oldest first for a rotated request log."""
+    if path.is_dir():
+        logs = [p for p in path.iterdir() if p.is_file() and _ROTATED.match(p.name)]
+        if logs:
+            # requests.jsonl.N is the oldest, requests.jsonl the newest.
+            def age(p: Path) -> tuple[str, int]:
+                m = _ROTATED.match(p.name)
+                assert m is not None
+                return (m["base"], -int(m["n"]) if m["n"] else 0)
+
+            return "jsonl", sorted(logs, key=age)
+        for fmt, patterns in (("parquet", ("*.parquet", "*.pq")), ("csv", ("*.csv",)),
+                              ("jsonl", ("*.ndjson", "*.json"))):
+            found = sorted(p for pat in patterns for p in path.glob(pat))
+            if found:
+                return fmt, found
+        return "none", []
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet", [path]
+    if name.endswith((".csv", ".csv.gz", ".tsv")):
+        return "csv", [path]
+    return "jsonl", [path]
+
+
+def read_chunks(
+    path: Path,
+    kinds: Mapping[str, str],
+    *,
+    chunk_rows: int,
+    since: datetime | None,
+    log: ReadLog,
+) -> Iterator[tuple[dict[str, pa.Array], int]]:
+    """(chunk, rows) pairs of the window at `path`; `kinds` maps features to numeric/categorical.
+
+    A chunk may lack a feature's column (then all its rows are missing for that feature).
+    """
+    fmt, files = detect_files(path)
+    log.format = fmt
+    if not path.exists():
+        log.problems.append(Problem("missing_input", f"{path}: no such file or folder"))
+        return
+    for file in files:
+        if since is not None and fmt == "jsonl" and file.stat().st_mtime < since.timestamp():
+            continue  # a rotated log last written before the window opened holds nothing of it
+        log.files.append(str(file))
+        reader = {"parquet": _parquet, "csv": _csv, "jsonl": _jsonl}[fmt]
+        for chunk in reader(file, kinds, chunk_rows, log):
+            if not chunk:
+                continue
+            log.rows_read += len(next(iter(chunk.values())))
+            chunk, n = _in_window(chunk, since, file, log)
+            if n:
+                log.rows_in_window += n
+                log.chunks += 1
+                log.columns.update(chunk)
+                yield chunk, n
+
+
+def _in_window(
+    chunk: dict[str, pa.Array], since: datetime | None, file: Path, log: ReadLog
+) -> tuple[dict[str, pa.Array], int]:
+    n = len(next(iter(chunk.values())))
+    ts = chunk.pop("ts", None)
+    if since is None or ts is None:
+        return chunk, n
+    try:
+        stamps = pc.cast(ts, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        stamps = pa.array([_parse_ts(v) for v in ts.to_pylist()], pa.timestamp("us", tz="UTC"))
+    bad = stamps.null_count - ts.null_count
+    if bad:
+        log.problems.append(Problem("bad_timestamps", f"{bad} rows with an unparseable ts were "
+                                    "kept in the window", file=str(file), count=bad))
+    keep = pc.or_kleene(pc.greater_equal(stamps, pa.scalar(since, pa.timestamp("us", tz="UTC"))),
+                        pc.is_null(stamps))
+    kept = int(pc.sum(keep.cast(pa.int64())).as_py() or 0)
+    if kept == n:
+        return chunk, n
+    return {k: pc.filter(v, keep) for k, v in chunk.items()}, kept
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+# --- Parquet --------------------------------------------------------------------------------
+
+
+def _parquet(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
+             ) -> Iterator[dict[str, pa.Array]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(file)
+        names = pf.schema_arrow.names
+        wanted = [n for n in names if n in kinds or n == "ts"]
+        _note_extra(names, kinds, file, log)
+        if not wanted:  # no profiled column at all: the rows still count, as all-missing
+            yield {"ts": pa.nulls(pf.metadata.num_rows, pa.string())}
+            return
+        for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted, use_threads=True):
+            yield {n: batch.column(i) for i, n in enumerate(batch.schema.names)}
+    except (OSError, pa.ArrowException) as exc:
+        log.problems.append(Problem("corrupt_file", f"cannot read Parquet: {exc}", file=str(file)))
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def _csv(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
+         ) -> Iterator[dict[str, pa.Array]]:
+    import pyarrow.csv as pcsv
+
+    skipped = [0]
+
+    def skip_row(row: Any) -> str:
+        skipped[0] += 1
+        return "skip"
+
+    types = {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
+    block = max(1 << 20, min(chunk_rows * 400, 256 << 20))  # ~400 bytes per row of 30 features
+    done = 0
+    for typed in (True, False):
+        try:
+            reader = pcsv.open_csv(
+                file,
+                read_options=pcsv.ReadOptions(block_size=block),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=skip_row),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=types if typed else {n: pa.string() for n in kinds},
+                    strings_can_be_null=True,
+                ),
+            )
+            _note_extra(reader.schema.names, kinds, file, log)
+            seen = 0
+            for batch in reader:
+                n = batch.num_rows
+                if seen + n <= done:  # already yielded by the typed pass
+                    seen += n
+                    continue
+                start = max(0, done - seen)
+                seen += n
+                cols = {name: batch.column(i).slice(start)
+                        for i, name in enumerate(batch.schema.names) if name in kinds or name == "ts"}
+                done = seen
+                yield cols or {"ts": pa.nulls(n - start, pa.string())}
+            break
+        except pa.ArrowInvalid as exc:
+            if typed:
+                log.problems.append(Problem(
+                    "wrong_types", f"values of unexpected type ({_short(exc)}); "
+                    "read the rest of the file as text and counted them as invalid",
+                    file=str(file)))
+                continue
+            log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
+                                        file=str(file)))
+        except OSError as exc:
+            log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
+                                        file=str(file)))
+            break
+    if skipped[0]:
+        log.problems.append(Problem("bad_lines", f"{skipped[0]} malformed CSV rows skipped",
+                                    file=str(file), count=skipped[0]))
+
+
+# --- JSON lines -----------------------------------------------------------------------------
+
+
+def _jsonl(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
+           ) -> Iterator[dict[str, pa.Array]]:
+    import pyarrow.json as pj
+
+    try:
+        with file.open("rb") as fh:
+            first = fh.readline()
+    except OSError as exc:
+        log.problems.append(Problem("corrupt_file", f"cannot read: {exc}", file=str(file)))
+        return
+    nested = b'"features"' in first
+    types = {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
+    if nested:
+        schema = pa.schema([("ts", pa.string()), ("features", pa.struct(list(types.items())))])
+    else:
+        schema = pa.schema([("ts", pa.string()), *types.items()])
+    block = max(1 << 20, min(chunk_rows * max(len(first), 64), 256 << 20))
+    done = 0
+    try:
+        reader = pj.open_json(
+            file,
+            read_options=pj.ReadOptions(block_size=block),
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        )
+        for batch in reader:
+            cols = dict(zip(batch.schema.names, batch.columns, strict=True))
+            if nested:
+                feats = cols.pop("features")
+                sub = {feats.type.field(i).name: feats.field(i) for i in range(feats.type.num_fields)}
+                _note_extra(list(sub), kinds, file, log)
+                cols = {"ts": cols["ts"], **{n: sub[n] for n in sub if n in kinds}}
+            else:
+                _note_extra(list(cols), kinds, file, log)
+                cols = {n: c for n, c in cols.items() if n in kinds or n == "ts"}
+            done += batch.num_rows
+            yield cols
+        return
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        log.problems.append(Problem(
+            "wrong_types", f"pyarrow rejected the file ({_short(exc)}); read the rest line by "
+            "line, skipping malformed lines and counting values of the wrong type", file=str(file)))
+    except OSError as exc:
+        log.problems.append(Problem("corrupt_file", f"cannot read: {_short(exc)}", file=str(file)))
+        return
+    yield from _jsonl_python(file, kinds, chunk_rows, log, skip=done)
+
+
+def _jsonl_python(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog, *, skip: int
+                  ) -> Iterator[dict[str, pa.Array]]:
+    """The tolerant reader: one json.loads per line, bad lines counted and skipped."""
+    bad = 0
+    rows: list[dict[str, Any]] = []
+    stamps: list[Any] = []
+    present: set[str] = set()
+    extras: set[str] = set()
+
+    def flush() -> dict[str, pa.Array]:
+        out: dict[str, pa.Array] = {"ts": pa.array(stamps, pa.string())}
+        for name, kind in kinds.items():
+            if name in present:
+                values = [r.get(name) for r in rows]
+                out[name] = _python_column(values, kind)
+        rows.clear()
+        stamps.clear()
+        return out
+
+    with file.open("rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            if skip:
+                skip -= 1
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                bad += 1
+                continue
+            if not isinstance(obj, dict):
+                bad += 1
+                continue
+            feats = obj.get("features", obj)
+            if not isinstance(feats, dict):
+                bad += 1
+                continue
+            present.update(k for k in feats if k in kinds)
+            extras.update(k for k in feats if k not in kinds and k not in LOG_FIELDS)
+            rows.append(feats)
+            stamps.append(obj.get("ts") if isinstance(obj.get("ts"), str) else None)
+            if len(rows) >= chunk_rows:
+                yield flush()
+    if rows:
+        yield flush()
+    _note_extra(sorted(extras), kinds, file, log)
+    if bad:
+        log.problems.append(Problem("bad_lines", f"{bad} lines that are not JSON objects skipped",
+                                    file=str(file), count=bad))
+
+
+def _python_column(values: list[Any], kind: str) -> pa.Array:
+    if kind == "numeric":
+        # Keep the raw values as text when any is not a number: the engine counts them invalid.
+        if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+            return pa.array(values, pa.float64())
+        return pa.array([None if v is None else json.dumps(v) if not isinstance(v, str) else v
+                         for v in values], pa.string())
+    from mlgen.models.profile import category_key
+
+    return pa.array([None if v is None else category_key(v) for v in values], pa.string())
+
+
+def _note_extra(names: list[str], kinds: Mapping[str, str], file: Path, log: ReadLog) -> None:
+    known = {p.feature for p in log.problems if p.kind == "extra_column"}
+    for name in names:
+        if name not in kinds and name not in LOG_FIELDS and name not in known:
+            log.problems.append(Problem("extra_column", f"column {name!r} is not in the reference "
+                                        "profile; ignored", feature=name, file=str(file)))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
