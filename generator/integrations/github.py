@@ -147,7 +147,7 @@ class SyncResult:
 
 def git_blob_sha(data: bytes) -> str:
     """The SHA git gives this content as a blob: lets us compare without downloading."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 - git's id
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def changes_digest(base_tree: str, changes: dict[str, bytes | None]) -> str:

@@ -1,0 +1,261 @@
+"""The GitHub webhook bot: verify, deduplicate, answer at once, work in the background.
+
+GitHub gives a webhook ten seconds and retries on failure, so the HTTP thread only checks the
+signature (HMAC-SHA256 with a constant-time compare), the size and the delivery id, records the
+id in SQLite (a replayed `X-GitHub-Delivery` is ignored, across restarts too) and queues the
+event. One worker thread does the GitHub calls.
+
+Events: pull_request opened/synchronize/reopened -> compare the PR head's pipeline files with
+what its mlgen.yaml renders and upsert the report comment; issue_comment created with
+"/mlgen sync" on a PR by a user with write access -> push one sync commit to the PR branch.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("mlgen.bot")
+
+STATUS_MARKER = "<!-- mlgen:bot-status -->"
+PR_ACTIONS = ("opened", "synchronize", "reopened")
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    secret: bytes
+    db_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576  # GitHub caps payloads at 25 MB; ours are far smaller
+
+
+def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode())
+
+
+class DeliveryLog:
+    """Delivery ids seen, in SQLite, so a replay is ignored even after a restart."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, "
+                         "event TEXT NOT NULL, received REAL NOT NULL)")
+        self._lock = threading.Lock()
+
+    def first_time(self, delivery: str, event: str) -> bool:
+        with self._lock:
+            cur = self._db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)",
+                                   (delivery, event, time.time()))
+            return cur.rowcount == 1
+
+    def close(self) -> None:
+        self._db.close()
+
+
+Handler = Callable[[str, dict[str, Any]], None]
+
+
+class Bot:
+    """The HTTP receiver plus one worker; `handler(event, payload)` does the GitHub work."""
+
+    def __init__(self, config: BotConfig, handler: Handler) -> None:
+        self.config = config
+        self.handler = handler
+        self.deliveries = DeliveryLog(config.db_path)
+        self.queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self.processed = 0
+        self.failures = 0
+        self.server = ThreadingHTTPServer((config.host, config.port), _make_handler(self))
+        self.server.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _work(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                self.queue.task_done()
+                return
+            event, payload = item
+            try:
+                self.handler(event, payload)
+                self.processed += 1
+            except Exception:
+                self.failures += 1
+                log.exception("handling %s failed", event)
+            finally:
+                self.queue.task_done()
+
+    def start(self) -> Bot:
+        for target in (self._work, self.server.serve_forever):
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.queue.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        self.deliveries.close()
+
+    def serve_forever(self) -> None:
+        worker = threading.Thread(target=self._work, daemon=True)
+        worker.start()
+        try:
+            self.server.serve_forever()
+        finally:
+            self.server.server_close()
+            self.queue.put(None)
+            worker.join(timeout=30)
+
+
+def _make_handler(bot: Bot) -> type[BaseHTTPRequestHandler]:
+    class WebhookHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("%s %s", self.address_string(), format % args)
+
+        def _reply(self, status: int, body: dict[str, Any], close: bool = False) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                self._reply(200, {"status": "ok", "queued": bot.queue.qsize(),
+                                  "processed": bot.processed, "failures": bot.failures})
+            else:
+                self._reply(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            if self.path not in ("/", "/webhook"):
+                self._reply(404, {"error": "not found"}, close=True)
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or -1)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._reply(411, {"error": "Content-Length required"}, close=True)
+                return
+            if length > bot.config.max_body_bytes:
+                # Not read: closing the connection is cheaper than draining an oversized body.
+                self._reply(413, {"error": "payload too large"}, close=True)
+                return
+            body = self.rfile.read(length)
+            if not verify_signature(bot.config.secret, body,
+                                    self.headers.get("X-Hub-Signature-256")):
+                self._reply(401, {"error": "bad signature"})
+                return
+            event = self.headers.get("X-GitHub-Event", "")
+            delivery = self.headers.get("X-GitHub-Delivery", "")
+            if not delivery:
+                self._reply(400, {"error": "X-GitHub-Delivery missing"})
+                return
+            if not bot.deliveries.first_time(delivery, event):
+                self._reply(200, {"status": "duplicate", "delivery": delivery})
+                return
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                self._reply(400, {"error": "body is not JSON"})
+                return
+            if event == "ping":
+                self._reply(200, {"status": "pong"})
+                return
+            bot.queue.put((event, payload))
+            self._reply(202, {"status": "queued", "delivery": delivery})
+
+    return WebhookHandler
+
+
+# ---------------------------------------------------------------------- GitHub work
+
+def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None = None,
+                   ) -> Handler:
+    """The default handler: PR checks and `/mlgen sync`, through mlgen.integrations.github."""
+    from . import github_sync
+    from .integrations import github as gh
+
+    render_fn = render or github_sync.render_remote
+
+    def check_pr(repo: str, number: int, head_ref: str) -> None:
+        plan = github_sync.plan_remote(client, repo, head_ref, None, render_fn)
+        if plan.up_to_date:
+            text = f"✅ Pipeline files match `mlgen.yaml` ({plan.unchanged} files checked)."
+        else:
+            files = "\n".join(f"- `{p}`" for p in plan.changes)
+            text = ("❌ Pipeline files differ from what `mlgen.yaml` renders:\n\n" + files +
+                    "\n\nComment `/mlgen sync` (write access needed) to push the fix here.")
+        gh.upsert_comment(client, repo, number, STATUS_MARKER,
+                          f"{STATUS_MARKER}\n### mlgen\n\n{text}\n")
+
+    def sync_pr(repo: str, number: int, user: str) -> None:
+        if not gh.can_write(client, repo, user):
+            gh.upsert_comment(client, repo, number, STATUS_MARKER,
+                              f"{STATUS_MARKER}\n### mlgen\n\n@{user}: `/mlgen sync` needs "
+                              "write access to this repository.\n")
+            return
+        pull = client.call(f"read #{number}", lambda: client.repo(repo).get_pull(number))
+        if pull.head.repo is None or pull.head.repo.full_name != repo:
+            raise gh.GitHubError("sync", 422, "the PR comes from a fork; not pushing there")
+        branch = pull.head.ref
+        plan = github_sync.plan_remote(client, repo, branch, None, render_fn)
+        if plan.up_to_date:
+            text = "✅ Nothing to sync: pipeline files already match `mlgen.yaml`."
+        else:
+            r = client.repo(repo)
+            head = client.call("read branch", lambda: r.get_branch(branch))
+            if head.commit.commit.tree.sha != plan.base_tree:
+                raise gh.GitHubError("sync", 409, f"{branch} moved; try again")
+            sha = gh.create_commit(client, r, base_commit=head.commit.sha,
+                                   base_tree=plan.base_tree, changes=plan.changes,
+                                   message=f"mlgen sync (requested by @{user})")
+            client.call("push", lambda: client.gh.requester.requestJsonAndCheck(
+                "PATCH", f"{r.url}/git/refs/heads/{branch}", input={"sha": sha}), write=True)
+            text = f"🔄 Pushed {sha[:7]} updating {len(plan.changes)} file(s) for @{user}."
+        gh.upsert_comment(client, repo, number, STATUS_MARKER,
+                          f"{STATUS_MARKER}\n### mlgen\n\n{text}\n")
+
+    def handle(event: str, payload: dict[str, Any]) -> None:
+        repo = (payload.get("repository") or {}).get("full_name", "")
+        if event == "pull_request" and payload.get("action") in PR_ACTIONS:
+            pr = payload["pull_request"]
+            check_pr(repo, int(payload["number"]), pr["head"]["sha"])
+        elif event == "issue_comment" and payload.get("action") == "created":
+            issue = payload.get("issue") or {}
+            body = ((payload.get("comment") or {}).get("body") or "").strip()
+            if "pull_request" in issue and body.split()[:2] == ["/mlgen", "sync"]:
+                sync_pr(repo, int(issue["number"]), payload["comment"]["user"]["login"])
+
+    return handle

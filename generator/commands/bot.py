@@ -1,0 +1,43 @@
+"""`mlgen bot serve`: run the GitHub webhook receiver (see mlgen.bot)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+
+
+@click.group("bot")
+def command() -> None:
+    """The GitHub webhook bot."""
+
+
+@command.command("serve")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--db", "db_path", default=".mlgen/bot.sqlite", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file remembering delivery ids (replays are ignored).")
+@click.option("--max-body", default=1_048_576, show_default=True, type=int,
+              help="Largest payload accepted, in bytes (413 above).")
+def serve(host: str, port: int, db_path: Path, max_body: int) -> int:
+    """Receive webhooks. The secret comes from MLGEN_WEBHOOK_SECRET, the token as for every
+    GitHub command (GITHUB_TOKEN or a GitHub App, GITHUB_API_URL)."""
+    from ..bot import Bot, BotConfig, github_handler
+    from ..integrations import github as gh
+
+    secret = os.environ.get("MLGEN_WEBHOOK_SECRET", "")
+    if not secret:
+        raise UsageError("set MLGEN_WEBHOOK_SECRET to the webhook's secret")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    bot = Bot(BotConfig(secret.encode(), db_path, host, port, max_body),
+              github_handler(gh.connect()))
+    click.echo(f"mlgen bot: listening on {bot.url} (POST /webhook, GET /healthz)", err=True)
+    try:
+        bot.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
