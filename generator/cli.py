@@ -23,6 +23,7 @@ from .errors import EXIT_BUG, EXIT_INTERRUPTED, MlgenError
 COMMANDS: dict[str, tuple[str, str]] = {
     "bot": ("mlgen.commands.bot:command", "Run the GitHub webhook bot (mlgen bot serve)."),
     "comment": ("mlgen.commands.comment:command", "Post or update the mlgen report on a PR."),
+    "drift": ("mlgen.commands.drift:command", "Detect data drift against the reference profile."),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
     "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),

@@ -177,7 +177,7 @@ def evaluate_numeric(acc: NumericAccumulator, settings: DriftSettings) -> Featur
         "current": (q_coarse / max(q_coarse.sum(), 1)).tolist(),
     }
     outside = int(acc.counts[0] + acc.counts[-1])
-    if outside:
+    if outside / acc.count >= 0.01:
         notes.append(f"{outside / acc.count:.1%} of values lie outside the reference range")
     return _finish(base, method, scores, missing, notes, histogram, None, acc.count, settings)
 
