@@ -36,6 +36,11 @@ def run_stage(folder: "os.PathLike[str]", stage: str, extra: tuple[str, ...] = (
         command_text += " " + " ".join(shlex.quote(a) for a in extra)
     click.echo(f"mlgen run {stage}: {command_text}", err=True)
     env = dict(os.environ, MLGEN_STAGE=stage, MLGEN_MODEL_NAME=spec.name)
+    # Stage commands say `python`/`pytest`: make them the ones installed beside this mlgen
+    # (CI calls .venv/bin/mlgen without activating the venv; setup-python's python has no deps).
+    import sys
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")]) if env.get("PATH") else bindir
     completed = subprocess.run(["/bin/sh", "-c", command_text], cwd=folder, env=env, check=False)
     if completed.returncode != 0:
         click.echo(f"mlgen run {stage}: failed with exit code {completed.returncode}", err=True)
