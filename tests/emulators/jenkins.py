@@ -372,6 +372,9 @@ class Handler(BaseHTTPRequestHandler):
             rule = faults.take(method, path)
             self.state.stats["total"] += 1
             self.state.stats[method] += 1
+            route = re.sub(r"(job/[^/]+/)+", "job/*/", path.lstrip("/"))
+            route = re.sub(r"/\d+/", "/N/", route)
+            self.state.stats[f"{method} {route}"] += 1
         if latency:
             time.sleep(latency / 1000.0)
         if rule is not None and rule.get("drop"):
@@ -717,7 +720,9 @@ class JenkinsEmulator:
     def __init__(self, state: JenkinsState | None = None, port: int = 0) -> None:
         self.state = state or JenkinsState([User("admin", "admin-password", ("admin-token",))])
         self.server = EmulatorServer(self.state, port=port)
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, and tests start many emulators.
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def url(self) -> str:
