@@ -57,6 +57,7 @@ class Settings:
     # Give up instead of sleeping longer than this on a primary or secondary rate limit.
     max_rate_limit_wait: float = 900.0
     retries: int = 5
+    backoff_factor: float = 0.5  # urllib3: 0.5 s, 1 s, 2 s ... between retries of a 5xx
     timeout: int = 30
 
     @classmethod
@@ -166,7 +167,7 @@ class GitHubClient:
         gh = _github()
         retry = gh.GithubRetry(
             total=settings.retries,
-            backoff_factor=0.5,
+            backoff_factor=settings.backoff_factor,
             # GitHub answers a secondary limit with 403 + Retry-After (honoured by urllib3) or
             # with only a message; then wait a minute, as GitHub's docs ask.
             secondary_rate_wait=60,
@@ -245,8 +246,10 @@ class GitHubClient:
                 details = [e.get("message") or e.get("code") for e in errors if isinstance(e, dict)]
                 message += "".join(f"; {d}" for d in details if d)
             raise GitHubError(operation, exc.status, message) from None
-        except OSError as exc:  # connection refused, DNS, TLS: no URL credentials to leak
-            raise GitHubError(operation, None, exc.__class__.__name__) from None
+        except OSError as exc:  # connection refused, DNS, TLS, retries used up
+            reason = ("gave up after retrying server errors or rate limits"
+                      if exc.__class__.__name__ == "RetryError" else exc.__class__.__name__)
+            raise GitHubError(operation, None, reason) from None
 
 
 # ---------------------------------------------------------------------- reading
