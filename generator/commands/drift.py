@@ -110,8 +110,10 @@ def command(ctx: click.Context, **opts: Any) -> int:
         paths = write_reports(report, out_dir)
         click.echo(f"reports: {paths['json']}, {paths['markdown'].name}, {paths['html'].name}",
                    err=True)
-    _publish_metrics(report, opts["pushgateway"] or from_spec("pushgateway"),
-                     opts["textfile_dir"] or from_spec("textfile_dir"), push, write_textfile)
+    textfile = opts["textfile_dir"] or (root / from_spec("textfile_dir")
+                                        if from_spec("textfile_dir") else None)
+    _publish_metrics(report, opts["pushgateway"] or from_spec("pushgateway"), textfile, push,
+                     write_textfile)
     if opts["as_json"]:
         click.echo(to_json(report))
     else:

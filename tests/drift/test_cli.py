@@ -1,0 +1,150 @@
+"""`mlgen drift` end to end through the CLI entry point: exit codes, reports, metrics, actions."""
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlgen.cli import main
+from mlgen.models.profile import write_profile
+from mlgen.retrain import HOOKS, CommandHook, get_hook
+from tests.drift.helpers import frame, names, write_request_log
+
+SHIFTED = ("num00", "num01", "cat0")
+
+
+def _rfc3339(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    ref = frame(np.random.default_rng(11), 4_000, numeric=4, categorical=2)
+    numeric, categorical = names(ref)
+    write_profile(ref, tmp_path / "artifacts" / "reference_profile.json", numeric=numeric,
+                  categorical=categorical, model="demo")
+    cur = frame(np.random.default_rng(12), 3_000, numeric=4, categorical=2, shifted=SHIFTED, shift=1.0)
+    now = datetime.now(UTC)
+    write_request_log(cur, tmp_path / "logs", ts=_rfc3339(now - timedelta(hours=1)))
+    # Rows outside a 24h window, that only `--window all` reads:
+    old = frame(np.random.default_rng(13), 3_000, numeric=4, categorical=2)
+    write_request_log(old, tmp_path / "logs", ts=_rfc3339(now - timedelta(days=30)))
+    (tmp_path / "mlgen.yaml").write_text(
+        "apiVersion: mlgen/v1\nname: demo\nmodel:\n  task: classification\n  features:\n"
+        f"    numeric: {numeric}\n    categorical: {categorical}\n"
+        "drift:\n  window: 24h\n  current: logs\n  on_drift: [alert, retrain]\n"
+        "  retrain_hook: command\n"
+        f"  retrain_command: echo \"run-42 $MLGEN_DRIFT_REASON\" > {tmp_path}/retrain.txt; echo run-42\n"
+        "  textfile_dir: metrics\n".replace("'", '"')
+    )
+    return tmp_path
+
+
+def test_explicit_files_json_and_no_drift_exit_0(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref = project / "artifacts" / "reference_profile.json"
+    frame(np.random.default_rng(1), 2_000, numeric=4, categorical=2).to_parquet(project / "same.parquet")
+    code = main(["drift", "--reference", str(ref), "--current", str(project / "same.parquet"),
+                 "--json", "-o", str(project / "out")])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["exit_code"] == 0 and doc["dataset"]["drift"] is False
+    assert doc["settings"]["methods"]["numeric_used"] == "wasserstein"
+    assert {p.name for p in (project / "out").iterdir()} == {
+        "drift-report.json", "drift-report.md", "drift-report.html"}
+
+
+def test_spec_run_drifts_exit_1_with_reports_metrics_and_retrain(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-C", str(project), "drift", "--window", "all"])
+    out = capsys.readouterr()
+    assert code == 1
+    report = json.loads((project / "reports" / "drift" / "drift-report.json").read_text())
+    assert sorted(report["dataset"]["drifted_features"]) == sorted(SHIFTED)
+    assert report["dataset"]["share"] == pytest.approx(0.5)
+    html = (project / "reports" / "drift" / "drift-report.html").read_text()
+    assert html.count("<svg") == 3 and "<script" not in html
+    assert "DRIFT ALERT [demo]" in out.err
+    assert (project / "retrain.txt").read_text().startswith("run-42 drift in 3 of 6 features")
+    assert {a["action"]: a["status"] for a in report["actions"]} == {"alert": "sent",
+                                                                     "retrain": "triggered"}
+    prom = (project / "metrics" / "mlgen_drift_demo.prom").read_text()
+    assert 'mlgen_drift_detected{model="demo"} 1.0' in prom
+    assert 'mlgen_drift_feature_drifted{model="demo",feature="num00"} 1.0' in prom
+    assert "mlgen_drift_last_success_timestamp_seconds" in prom
+
+
+def test_window_keeps_only_recent_rows(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-C", str(project), "drift", "--no-actions", "--json"]) == 1  # spec: 24h
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["current"]["rows_read"] == 6_000 and doc["current"]["rows"] == 3_000
+
+
+def test_failed_run_keeps_last_success_in_textfile(project: Path) -> None:
+    assert main(["-C", str(project), "drift", "--window", "all", "--no-actions"]) == 1
+    prom = project / "metrics" / "mlgen_drift_demo.prom"
+    before = [ln for ln in prom.read_text().splitlines() if ln.startswith("mlgen_drift_last_success")]
+    assert main(["-C", str(project), "drift", "--current", str(project / "empty"), "--no-actions"]) == 2
+    text = prom.read_text()
+    assert [ln for ln in text.splitlines() if ln.startswith("mlgen_drift_last_success")] == before
+    assert 'mlgen_drift_run_status{model="demo"} 2.0' in text
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    received: list[tuple[str, str, str]] = []
+
+    def _store(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self.received.append((self.command, self.path, body))
+        self.send_response(200)
+        self.end_headers()
+
+    do_PUT = do_POST = _store  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def gateway() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    _Gateway.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_metrics_go_to_a_pushgateway_when_configured(project: Path, gateway: str) -> None:
+    assert main(["-C", str(project), "drift", "--window", "all", "--no-actions",
+                 "--pushgateway", gateway]) == 1
+    (method, path, body) = _Gateway.received[-1]
+    assert (method, path) == ("PUT", "/metrics/job/mlgen_drift/model/demo")
+    assert "# TYPE mlgen_drift_share gauge" in body and 'mlgen_drift_share{model="demo"} 0.5' in body
+    assert not (project / "metrics").exists()  # Pushgateway wins over the textfile
+
+
+def test_usage_errors_exit_2(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-C", str(project), "drift", "--window", "all", "--numeric-method", "magic"]) == 2
+    assert "unknown numeric drift method 'magic'" in capsys.readouterr().err
+    assert main(["-C", str(project), "drift", "--threshold", "nope=1"]) == 2
+    assert main(["-C", str(project / "nowhere"), "drift"]) == 2
+
+
+def test_retrain_registry_resolves_lazy_entries_and_the_command_hook() -> None:
+    hooks = {**HOOKS, "lazy": "mlgen.retrain:CommandHook"}
+
+    class Spec:  # what a factory receives: anything with drift.retrain_command
+        class drift:  # noqa: N801
+            retrain_command = "echo built-1"
+
+    assert isinstance(get_hook("command", Spec), CommandHook)
+    assert get_hook("command", Spec).trigger("why", {"a": 1}) == "built-1"
+    assert isinstance(get_hook("lazy", "echo x", hooks), CommandHook)
+    with pytest.raises(Exception, match="no retrain hook named 'jenkinz'"):
+        get_hook("jenkinz", Spec)
