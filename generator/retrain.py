@@ -72,6 +72,8 @@ def _command_factory(spec: Any) -> RetrainHook:
 
 HOOKS: dict[str, HookFactory | str] = {
     "command": _command_factory,
+    "jenkins": "mlgen.jenkins_retrain:make_hook",
+    "github": "mlgen.github_retrain:make_hook",
 }
 
 

@@ -246,7 +246,8 @@ def prune_command(ctx: click.Context, fleet: Path | None, yes: bool, as_json: bo
 @click.option("--branch", help="Branch of the multibranch job to build.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Build parameter (repeatable).")
-@click.option("--reason", help="Shortcut for --param REASON=TEXT (why the build was started).")
+@click.option("--reason", help="Shortcut for --param RETRAIN_REASON=TEXT (the parameter the "
+              "generated Jenkinsfile declares).")
 @click.option("--timeout", "wait_timeout", type=click.FloatRange(min=1), default=1800.0,
               show_default=True, help="Seconds to wait for the queue and the build.")
 @click.option("--poll", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
@@ -263,6 +264,7 @@ def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None
                     params: tuple[str, ...], reason: str | None, wait_timeout: float, poll: float,
                     no_wait: bool, console: bool, **conn_args: Any) -> int:
     """Start a build with parameters and follow it to its result (exit 0 only on SUCCESS)."""
+    from ..jenkins_retrain import REASON_PARAMETER
     from ..jenkins_sync import trigger
 
     parameters: dict[str, str] = {}
@@ -272,7 +274,7 @@ def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None
             raise UsageError(f"--param {item!r}: expected KEY=VALUE")
         parameters[key] = value
     if reason is not None:
-        parameters["REASON"] = reason
+        parameters[REASON_PARAMETER] = reason
     the_fleet = _fleet(ctx, None) if job_name is None or conn_args["url"] is None else None
     if job_name is None:
         assert the_fleet is not None

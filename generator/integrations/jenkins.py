@@ -278,22 +278,29 @@ class JenkinsClient:
     # -- builds ---------------------------------------------------------------------------
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
         """Start a build; returns the queue item number."""
-        return int(self._call(name, "build", lambda: self._server.build_job(
-            name, dict(parameters) or None)))
+        try:
+            return int(self._call(name, "build", lambda: self._server.build_job(
+                name, dict(parameters) or None)))
+        except NotFound as exc:
+            raise JenkinsError(f"job {name}: build failed: no such job on {self.conn.url} "
+                               "(run `mlgen jenkins apply` first, or check --job/--branch)") from exc
+
+    def _read(self, name: str, path: str, what: str) -> str:
+        try:
+            return str(self._call(name, "read", lambda: self._open("GET", path).text))
+        except NotFound as exc:
+            raise JenkinsError(f"job {name}: {what} not found on {self.conn.url}") from exc
 
     def queue_item(self, name: str, number: int) -> dict[str, Any]:
-        body = self._call(name, "read", lambda: self._open(
-            "GET", f"queue/item/{number}/api/json?depth=0").text)
+        body = self._read(name, f"queue/item/{number}/api/json?depth=0", f"queue item {number}")
         return dict(json.loads(body))
 
     def build_info(self, name: str, number: int) -> dict[str, Any]:
-        body = self._call(name, "read", lambda: self._open(
-            "GET", job_path(name) + f"{number}/api/json?depth=0").text)
+        body = self._read(name, job_path(name) + f"{number}/api/json?depth=0", f"build #{number}")
         return dict(json.loads(body))
 
     def console_text(self, name: str, number: int) -> str:
-        return str(self._call(name, "read", lambda: self._open(
-            "GET", job_path(name) + f"{number}/consoleText").text))
+        return self._read(name, job_path(name) + f"{number}/consoleText", f"build #{number}")
 
 
 def _first_line(text: str) -> str:
