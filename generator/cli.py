@@ -23,17 +23,20 @@ from .errors import EXIT_BUG, EXIT_INTERRUPTED, MlgenError
 COMMANDS: dict[str, tuple[str, str]] = {
     "bot": ("mlgen.commands.bot:command", "Run the GitHub webhook bot (mlgen bot serve)."),
     "build": ("mlgen.commands.build:command", "Build the model image through the Docker Engine API."),
+    "check": ("mlgen.commands.check:command", "Fail when generated files drifted from mlgen.yaml (CI, pre-commit)."),
     "comment": ("mlgen.commands.comment:command", "Post or update the mlgen report on a PR."),
     "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment with kubectl."),
     "drift": ("mlgen.commands.drift:command", "Detect data drift against the reference profile."),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
     "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),
+    "migrate": ("mlgen.commands.migrate:command", "Rewrite mlgen.yaml to a newer apiVersion, keeping comments."),
     "push": ("mlgen.commands.push:command", "Push the image to the spec's registry; record its digest."),
     "render": ("mlgen.commands.render:command", "Render every pipeline file from mlgen.yaml."),
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),
     "schema": ("mlgen.commands.schema:command", "Print the JSON Schema of mlgen.yaml."),
     "serve": ("mlgen.commands.serve:command", "Serve the model: KServe V2, /predict, /metrics."),
+    "sync": ("mlgen.commands.sync:command", "Re-render and update generated files, keeping hand edits."),
 }
 
 
