@@ -1,0 +1,160 @@
+"""Sync pull requests across a fleet of repositories, politely.
+
+Bounded concurrency (a small thread pool); one WritePacer per token so mutating requests keep
+GitHub's minimum spacing however many workers run; primary limits (X-RateLimit-Remaining and
+Reset) make every worker wait for the reset before it runs dry; secondary limits (403/429 with
+Retry-After) are retried by PyGithub's GithubRetry as configured in mlgen.integrations.github.
+A JSON state file records each finished repository with the spec/tree it saw, so a rerun
+skips what is done and a crash loses at most the repositories in flight.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import MlgenError, UsageError
+
+DONE = ("up-to-date", "created", "updated", "unchanged", "would-change")
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    concurrency: int = 4
+    dry_run: bool = False
+    state_path: Path | None = None
+    report_path: Path | None = None
+    rate_limit_floor: int = 100  # wait for the reset when fewer calls than this remain
+
+
+def read_fleet_file(path: Path) -> list[dict[str, str]]:
+    """YAML or JSON: a list of "owner/name" (or {repository, branch}), or {org, topic}."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+    if isinstance(data, dict) and "repositories" in data:
+        data = data["repositories"]
+    if isinstance(data, dict) and "org" in data:
+        return [{"org": str(data["org"]), "topic": str(data.get("topic", ""))}]
+    if not isinstance(data, list):
+        raise UsageError(f"{path}: expected a list of repositories or {{org:, topic:}}")
+    out = []
+    for i, item in enumerate(data):
+        entry = {"repository": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict) or "/" not in str(entry.get("repository", "")):
+            raise UsageError(f"{path}: item {i + 1}: expected OWNER/NAME")
+        out.append({k: str(v) for k, v in entry.items()})
+    return out
+
+
+def expand(client: Any, entries: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Turn an {org, topic} entry into its repositories (one search, paginated)."""
+    out: list[dict[str, str]] = []
+    for e in entries:
+        if "org" not in e:
+            out.append(e)
+            continue
+        query = f"org:{e['org']}" + (f" topic:{e['topic']}" if e.get("topic") else "")
+        found = client.call(f"search {query}", lambda q=query: list(
+            client.gh.search_repositories(q)))
+        out += [{"repository": r.full_name, "branch": r.default_branch} for r in found]
+    return out
+
+
+class FleetState:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.done: dict[str, dict[str, Any]] = {}
+        if path and path.is_file():
+            try:
+                self.done = json.loads(path.read_text(encoding="utf-8")).get("done", {})
+            except ValueError as exc:
+                raise UsageError(f"{path}: not a fleet state file ({exc})") from exc
+
+    def record(self, outcome: dict[str, Any]) -> None:
+        with self.lock:
+            if outcome.get("status") in DONE:
+                self.done[str(outcome["repository"])] = outcome
+            if self.path:
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"done": self.done}, indent=1), encoding="utf-8")
+                tmp.replace(self.path)
+
+
+def run_fleet(client: Any, entries: list[dict[str, str]], options: FleetOptions,
+              sync_one: Callable[..., dict[str, Any]] | None = None,
+              progress: TextIO | None = sys.stderr) -> list[dict[str, Any]]:
+    """Sync every repository; returns one outcome dict per repository (state-skipped included)."""
+    from .github_sync import sync_pull_request
+
+    sync = sync_one or sync_pull_request
+    state = FleetState(options.state_path)
+    todo = [e for e in expand(client, entries) if e["repository"] not in state.done]
+    outcomes = [dict(state.done[e["repository"]], skipped=True)
+                for e in entries if e.get("repository") in state.done]
+    total, finished = len(todo), 0
+    start = time.monotonic()
+
+    def one(entry: dict[str, str]) -> dict[str, Any]:
+        client.rate_limit_pause(options.rate_limit_floor)
+        t0 = time.monotonic()
+        try:
+            outcome = sync(client, entry["repository"], dry_run=options.dry_run,
+                           base_branch=entry.get("branch") or None)
+        except MlgenError as exc:
+            outcome = {"repository": entry["repository"], "status": "failed", "error": str(exc)}
+        outcome["seconds"] = round(time.monotonic() - t0, 3)
+        state.record(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+        for fut in as_completed([pool.submit(one, e) for e in todo]):
+            outcomes.append(fut.result())
+            finished += 1
+            if progress is not None:
+                _progress(progress, finished, total, start)
+    if progress is not None and total:
+        progress.write("\n")
+    if options.report_path:
+        options.report_path.write_text(json.dumps(
+            {"summary": summarize(outcomes), "repositories": outcomes}, indent=1),
+            encoding="utf-8")
+    return outcomes
+
+
+def _progress(out: TextIO, done: int, total: int, start: float) -> None:
+    width = 30
+    filled = int(width * done / total) if total else width
+    rate = done / max(time.monotonic() - start, 1e-9)
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.1f} repo/s")
+    out.flush()
+
+
+def summarize(outcomes: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        key = "skipped (done earlier)" if o.get("skipped") else str(o.get("status"))
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def summary_table(outcomes: list[dict[str, Any]]) -> str:
+    rows = [("repository", "status", "pull request / error")]
+    for o in sorted(outcomes, key=lambda o: str(o["repository"])):
+        if o.get("status") != "up-to-date":
+            rows.append((str(o["repository"]), str(o.get("status")),
+                         str(o.get("url") or o.get("error") or "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    totals = ", ".join(f"{v} {k}" for k, v in summarize(outcomes).items())
+    return "\n".join(lines + [f"total: {totals}"])

@@ -1,0 +1,45 @@
+"""The "github" retrain hook: `mlgen drift` dispatches the generated drift-retrain workflow.
+
+Registered in `mlgen.retrain.HOOKS` by import path, so PyGithub is imported only when a spec
+sets `drift.retrain_hook: github`. Credentials as for every GitHub command (GITHUB_TOKEN or a
+GitHub App, GITHUB_API_URL); the repository and branch come from the spec's ci.github.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MlgenError
+
+WORKFLOW_FILE = "drift.yml"  # rendered by the github-actions target from drift.yml.j2
+_MAX_INPUT = 1000  # workflow_dispatch inputs are strings; keep the reason readable
+
+
+@dataclass(frozen=True)
+class GitHubRetrainHook:
+    repository: str
+    ref: str
+    workflow: str = WORKFLOW_FILE
+
+    def trigger(self, reason: str, details: dict[str, Any]) -> str:
+        from .integrations import github as gh
+        from .retrain import RetrainError
+
+        summary = reason
+        drifted = details.get("drifted") if isinstance(details, dict) else None
+        if drifted:
+            summary += f" (drifted: {json.dumps(drifted, default=str)})"
+        try:
+            return gh.dispatch_workflow(gh.connect(), self.repository, self.workflow, self.ref,
+                                        {"reason": summary[:_MAX_INPUT]})
+        except MlgenError as exc:
+            raise RetrainError(f"github retrain hook: {exc}") from exc
+
+
+def make_hook(spec: Any) -> GitHubRetrainHook:
+    repository = getattr(getattr(getattr(spec, "ci", None), "github", None), "repository", None)
+    if not repository:
+        raise MlgenError("the github retrain hook needs ci.github.repository in mlgen.yaml "
+                         "(OWNER/NAME of the repository whose drift workflow to dispatch)")
+    return GitHubRetrainHook(repository, spec.ci.github.default_branch)
