@@ -33,8 +33,13 @@ def template_dirs(spec: Spec, project_dir: Path, extra: Iterable[Path] = ()) -> 
 
 
 def render_artifacts(spec: Spec, project_dir: Path, only: Iterable[str] = (),
-                     extra_templates: Iterable[Path] = ()) -> list[Artifact]:
-    """Every generated file for `spec`, sorted by path; deterministic for a given input."""
+                     extra_templates: Iterable[Path] = (),
+                     used_templates: dict[str, str] | None = None) -> list[Artifact]:
+    """Every generated file for `spec`, sorted by path; deterministic for a given input.
+
+    `used_templates`, when given, is filled with template name -> file for every template the
+    render loaded (the lock file fingerprints exactly those, overrides included).
+    """
     from .targets import TARGETS
 
     wanted = list(only) or list(spec.targets)
@@ -42,6 +47,10 @@ def render_artifacts(spec: Spec, project_dir: Path, only: Iterable[str] = (),
     if unknown:
         raise UsageError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     env = make_environment(template_dirs(spec, project_dir, extra_templates))
+    if used_templates is not None:
+        from .lock import RecordingLoader
+
+        env.loader = RecordingLoader(env.loader, used_templates)
     artifacts: dict[str, Artifact] = {}
     for name in wanted:
         if name not in spec.targets:

@@ -35,12 +35,23 @@ def write_files(root: Path, writes: list[FileWrite]) -> None:
                 os.fsync(handle.fileno())
             os.chmod(tmp, item.mode)
             staged.append((dest, Path(tmp), item))
+        _pause_for_tests()
     except BaseException:
         for _, tmp_path, _ in staged:
             if tmp_path is not None:
                 tmp_path.unlink(missing_ok=True)
         raise
     _commit(staged)
+
+
+def _pause_for_tests() -> None:
+    """Tests kill a real `mlgen sync` here (everything staged, nothing replaced) to prove that
+    an interrupted write leaves the tree as it was."""
+    pause = os.environ.get("MLGEN_TEST_PAUSE_BEFORE_COMMIT")
+    if pause:
+        import time
+
+        time.sleep(float(pause))
 
 
 def _commit(staged: list[tuple[Path, Path | None, FileWrite]]) -> None:

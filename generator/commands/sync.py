@@ -1,0 +1,88 @@
+"""`mlgen sync`: re-render and bring every generated file up to date, keeping hand edits."""
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from ..cli import project_dir
+from ..errors import EXIT_FAILURE, EXIT_OK
+
+
+@click.command("sync")
+@click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Show a unified diff of what would change; write nothing.")
+@click.option("--conflict", "conflict", default="inline", show_default=True,
+              type=click.Choice(["inline", "rej", "ours", "theirs"]),
+              help="Overlapping edits: conflict markers in the file (inline), your version plus "
+                   "a PATH.rej of the new hunks (rej), or take one side (ours, theirs).")
+@click.option("--restore", "restore", multiple=True, metavar="PATH",
+              help="Bring back a generated file you deleted (opted out); repeatable.")
+@click.option("--restore-all", is_flag=True, help="Bring back every opted-out file.")
+@click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
+              metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
+            restore: tuple[str, ...], restore_all: bool, templates: tuple[Path, ...],
+            as_json: bool) -> int:
+    """Re-render from mlgen.yaml and update the files, merging your edits three ways.
+
+    Files you never edited are replaced; edited files get a three-way merge (base: what mlgen
+    generated last, from .mlgen/lock.json); overlaps get conflict markers and exit 1. Files you
+    deleted stay deleted. Writes all files or none.
+    """
+    from ..lock import LOCK_PATH
+    from ..sync import ACTIONS, apply_sync, plan_project, unified_diff
+
+    root = project_dir(ctx)
+    plan = plan_project(root, templates, conflict, True if restore_all else set(restore))
+    lock_path = root / LOCK_PATH
+    lock_changed = not lock_path.is_file() or lock_path.read_bytes() != plan.lock.to_json()
+    write = not (dry_run or show_diff) and (bool(plan.changed) or lock_changed)
+    if write:
+        signal.signal(signal.SIGTERM, _interrupt)  # so `kill` rolls back like Ctrl-C does
+        apply_sync(root, plan)
+    written = write
+    if as_json:
+        click.echo(json.dumps({
+            "written": written, "conflicts": plan.conflicts,
+            "files": [{"path": a.path, "action": a.action, "changed": a.changes_disk,
+                       **({"conflicts": a.conflicts} if a.conflicts else {})}
+                      for a in plan.actions]}, indent=2))
+    elif show_diff:
+        for a in plan.changed:
+            old = a.old.decode("utf-8", "replace") if a.old is not None else None
+            new = None if a.delete else (a.data.decode("utf-8", "replace") if a.data is not None
+                                         else old)
+            click.echo(unified_diff(a.path, old, new), nl=False)
+            if a.reject is not None:
+                click.echo(unified_diff(a.path + ".rej", None, a.reject.decode("utf-8", "replace")),
+                           nl=False)
+    else:
+        prefix = "" if write or not plan.changed else "would "
+        for a in plan.actions:
+            if a.action == "unchanged" and not a.changes_disk:
+                continue
+            extra = f" ({a.conflicts} conflicting hunk(s))" if a.conflicts else ""
+            click.echo(f"{a.action:>10}  {a.path}: {prefix if a.changes_disk else ''}"
+                       f"{ACTIONS[a.action]}{extra}")
+        unchanged = sum(1 for a in plan.actions if a.action == "unchanged" and not a.changes_disk)
+        click.echo(f"{len(plan.changed)} file(s) {'changed' if write else 'would change'}, "
+                   f"{unchanged} unchanged" + ("" if write else " (nothing written)"), err=True)
+    if plan.conflicts:
+        how = ("fix the PATH.rej hunks by hand and delete the .rej files" if conflict == "rej"
+               else "edit out the <<<<<<< ======= >>>>>>> markers")
+        click.echo(f"{len(plan.conflicts)} file(s) need you: {', '.join(plan.conflicts)}. "
+                   f"Resolve them ({how}), then run `mlgen sync` again to record the result "
+                   "(or re-run with --conflict ours|theirs).", err=True)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

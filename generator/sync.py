@@ -1,0 +1,381 @@
+"""`mlgen sync` and `mlgen check`: bring generated files up to date without losing hand edits.
+
+The core is pure: it never touches the disk or the network, so `mlgen sync --pr` runs it
+against files read from the GitHub API exactly as `mlgen sync` runs it against the disk.
+
+    plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
+              read_current: Callable[[str], bytes | None], *,
+              read_mode: Callable[[str], int | None] = ..., conflict: "inline"|"rej"|"ours"|"theirs",
+              restore: Collection[str] | bool = (), templates: TemplateSet, spec_sha256: str
+              ) -> SyncPlan
+
+- `rendered`: the new render (`mlgen.project.render_artifacts`).
+- `lock`: the last lock (`Lock.from_json(bytes)`), or None for a project that has none.
+- `read_current(path)`: the file's current bytes, or None when it does not exist. Called
+  for rendered paths, for paths in the lock, and for `<path>.rej`.
+- `read_mode(path)`: its permission bits (e.g. 0o755), or None when unknown.
+- `restore`: paths the user deleted (opted out) to bring back; True brings back all.
+
+`SyncPlan.actions` has one `FileAction` per path, sorted: `action` is one of ACTIONS below,
+`data`/`mode` what to write (None: leave the file alone), `delete` whether to remove it,
+`reject` the bytes of a `<path>.rej` to write. `SyncPlan.lock` is the lock to store
+afterwards; `SyncPlan.file_writes()` is every write, the lock last (so a crash part-way
+through leaves files the next sync recognises as already merged), ready for
+`mlgen.writer.write_files`. `merge_hook(plan)` adapts a plan to the (path, bytes) -> bytes|None
+callback of `mlgen.github_sync`.
+
+Per rendered file: never edited -> replaced; edited and the render did not change -> kept;
+edited and changed -> three-way merge (base = last generated, ours = current, theirs = new).
+Deleted by the user -> stays deleted, recorded as opted out. Files no longer generated are
+deleted only when unedited. CRLF files keep CRLF; a mode the user changed is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Collection, Literal, Sequence
+
+from .lock import LOCK_PATH, Lock, LockEntry, TemplateSet, decode_text, encode_text, sha256_text
+from .merge import has_conflict_markers, merge3, reject_text
+from .render import Artifact
+from .writer import FileWrite
+
+ConflictMode = Literal["inline", "rej", "ours", "theirs"]
+CONFLICT_MODES: tuple[str, ...] = ("inline", "rej", "ours", "theirs")
+
+ACTIONS = {
+    "unchanged": "already what mlgen generates",
+    "create": "new generated file",
+    "update": "never edited: replaced with the new render",
+    "keep": "your edits kept; the render did not change here",
+    "merge": "your edits merged with the new render",
+    "conflict": "your edits and the new render overlap",
+    "resolved": "your edits and the new render overlapped; one side was chosen",
+    "unresolved": "still holds conflict markers or a .rej file from the last sync",
+    "opt-out": "you deleted it: recorded as opted out, stays deleted",
+    "opted-out": "opted out earlier: stays deleted",
+    "restore": "opted out earlier: brought back",
+    "remove": "no longer generated and never edited: deleted",
+    "orphan": "no longer generated but edited: kept, no longer managed",
+    "gone": "no longer generated and already deleted",
+}
+
+
+@dataclass(frozen=True)
+class FileAction:
+    path: str
+    action: str
+    old: bytes | None  # current bytes, None when absent
+    data: bytes | None = None  # bytes to write; None leaves the file alone
+    mode: int | None = None
+    delete: bool = False
+    reject: bytes | None = None  # content for `<path>.rej`
+    conflicts: int = 0
+
+    @property
+    def changes_disk(self) -> bool:
+        return self.delete or self.reject is not None or (
+            self.data is not None and (self.data != self.old or self.mode is not None))
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    actions: tuple[FileAction, ...]
+    lock: Lock
+    conflict_mode: str = "inline"
+    previous: Lock | None = field(default=None, compare=False)
+
+    @property
+    def conflicts(self) -> list[str]:
+        """Paths left for the user to resolve (exit 1)."""
+        return [a.path for a in self.actions if a.action in ("conflict", "unresolved")]
+
+    @property
+    def changed(self) -> list[FileAction]:
+        return [a for a in self.actions if a.changes_disk]
+
+    def action(self, path: str) -> FileAction | None:
+        return next((a for a in self.actions if a.path == path), None)
+
+    def file_writes(self) -> list[FileWrite]:
+        writes: list[FileWrite] = []
+        for a in self.actions:
+            if a.delete:
+                writes.append(FileWrite(a.path, None))
+            elif a.data is not None and a.changes_disk:
+                writes.append(FileWrite(a.path, a.data, a.mode if a.mode is not None else 0o644))
+            if a.reject is not None:
+                writes.append(FileWrite(a.path + ".rej", a.reject, 0o644))
+        writes.append(FileWrite(LOCK_PATH, self.lock.to_json()))
+        return writes
+
+
+def plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
+              read_current: Callable[[str], bytes | None], *,
+              read_mode: Callable[[str], int | None] = lambda path: None,
+              conflict: str = "inline", restore: Collection[str] | bool = (),
+              templates: TemplateSet = TemplateSet(), spec_sha256: str = "") -> SyncPlan:
+    if conflict not in CONFLICT_MODES:
+        raise ValueError(f"conflict mode {conflict!r} is not one of {CONFLICT_MODES}")
+    old = lock or Lock()
+    actions: list[FileAction] = []
+    entries: dict[str, LockEntry] = {}
+    for artifact in rendered:
+        entry = old.entry(artifact.path)
+        wanted_back = restore is True or (not isinstance(restore, bool) and artifact.path in restore)
+        action, new_entry = _plan_file(artifact, entry, read_current, read_mode, conflict,
+                                       wanted_back)
+        actions.append(action)
+        if new_entry is not None:
+            entries[artifact.path] = new_entry
+    generated = {a.path for a in rendered}
+    for path, entry in old.files.items():
+        if path not in generated:
+            actions.append(_plan_stale(path, entry, read_current(path)))
+    new_lock = Lock(templates=templates, spec_sha256=spec_sha256).with_files(entries)
+    return SyncPlan(tuple(sorted(actions, key=lambda a: a.path)), new_lock, conflict, lock)
+
+
+def _fresh_entry(artifact: Artifact, final_text: str, final_mode: int,
+                 conflict: bool = False) -> LockEntry:
+    return LockEntry(artifact.path, sha256_text(artifact.text), artifact.mode, artifact.text,
+                     sha256_text(final_text), final_mode, artifact.target, False, conflict)
+
+
+def _plan_file(artifact: Artifact, entry: LockEntry | None,
+               read_current: Callable[[str], bytes | None],
+               read_mode: Callable[[str], int | None], conflict: str,
+               wanted_back: bool) -> tuple[FileAction, LockEntry | None]:
+    path, new = artifact.path, artifact.text
+    current = read_current(path)
+    if current is None:
+        if entry is not None and not wanted_back:
+            return (FileAction(path, "opted-out" if entry.opted_out else "opt-out", None),
+                    LockEntry(path, target=artifact.target, opted_out=True))
+        data = encode_text(new, False)
+        return (FileAction(path, "restore" if entry else "create", None, data, artifact.mode),
+                _fresh_entry(artifact, new, artifact.mode))
+    ours, crlf = decode_text(current)
+    mode_now = read_mode(path)
+    tracked = entry is not None and not entry.opted_out and entry.base is not None
+    # Keep a mode the user chose (chmod +x); otherwise follow the template's mode.
+    user_mode = tracked and mode_now is not None and entry is not None and mode_now != entry.mode
+    mode = mode_now if user_mode and mode_now is not None else artifact.mode
+    mode_change = mode if mode_now is not None and mode_now != mode else None
+    if has_conflict_markers(ours) and not has_conflict_markers(new) or (
+            entry is not None and entry.conflict and read_current(path + ".rej") is not None):
+        return FileAction(path, "unresolved", current), entry
+    if ours == new:
+        return (FileAction(path, "unchanged", current, current if mode_change else None,
+                           mode_change), _fresh_entry(artifact, ours, mode))
+    if tracked and entry is not None and entry.base is not None:
+        base = entry.base
+        if ours == base:
+            return (FileAction(path, "update", current, encode_text(new, crlf), mode),
+                    _fresh_entry(artifact, new, mode))
+        if new == base:
+            keep = replace(entry, written=sha256_text(ours), written_mode=mode, conflict=False,
+                           target=artifact.target)
+            return (FileAction(path, "keep", current, current if mode_change else None,
+                               mode_change), keep)
+    else:
+        base = ""  # never recorded: a two-way merge, where every difference is a conflict
+    merged = merge3(base, ours, new)
+    if merged.conflicts == 0:
+        return (FileAction(path, "merge", current, encode_text(merged.text, crlf), mode),
+                _fresh_entry(artifact, merged.text, mode))
+    if conflict in ("ours", "theirs"):
+        chosen = merge3(base, ours, new, favor=conflict)  # type: ignore[arg-type]
+        return (FileAction(path, "resolved", current, encode_text(chosen.text, crlf), mode,
+                           conflicts=merged.conflicts),
+                _fresh_entry(artifact, chosen.text, mode))
+    if conflict == "rej":
+        kept = merge3(base, ours, new, favor="ours")
+        return (FileAction(path, "conflict", current, encode_text(kept.text, crlf), mode,
+                           reject=encode_text(reject_text(path, merged.text), crlf),
+                           conflicts=merged.conflicts),
+                _fresh_entry(artifact, kept.text, mode, conflict=True))
+    return (FileAction(path, "conflict", current, encode_text(merged.text, crlf), mode,
+                       conflicts=merged.conflicts),
+            _fresh_entry(artifact, merged.text, mode, conflict=True))
+
+
+def _plan_stale(path: str, entry: LockEntry, current: bytes | None) -> FileAction:
+    """A path the lock knows but the new render no longer produces."""
+    if entry.opted_out or current is None:
+        return FileAction(path, "gone", current)
+    if entry.base is not None and decode_text(current)[0] == entry.base:
+        return FileAction(path, "remove", current, delete=True)
+    return FileAction(path, "orphan", current)
+
+
+def merge_hook(plan: SyncPlan) -> Callable[[str, bytes], bytes | None]:
+    """For `mlgen.github_sync`: (path, current bytes) -> bytes to write, or None on conflict.
+
+    The plan must have been made with `read_current` reading the same remote files."""
+    def merge(path: str, current: bytes) -> bytes | None:
+        action = plan.action(path)
+        if action is None or action.action in ("conflict", "unresolved"):
+            return None
+        return action.data if action.data is not None else current
+    return merge
+
+
+# ---- the project-level operations the commands call ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    artifacts: list[Artifact]
+    templates: TemplateSet
+    spec_sha256: str
+
+
+def render_project(root: Path, extra_templates: Sequence[Path] = (),
+                   only: Sequence[str] = ()) -> Rendered:
+    from .lock import spec_sha, template_set
+    from .project import load_project, render_artifacts
+    from .render import BUILTIN_TEMPLATES
+
+    spec = load_project(root)
+    used: dict[str, str] = {}
+    artifacts = render_artifacts(spec, root, only, extra_templates, used_templates=used)
+    return Rendered(artifacts, template_set(used, BUILTIN_TEMPLATES, root), spec_sha(root))
+
+
+def disk_reader(root: Path) -> tuple[Callable[[str], bytes | None], Callable[[str], int | None]]:
+    def read(path: str) -> bytes | None:
+        target = root / path
+        return target.read_bytes() if target.is_file() else None
+
+    def mode(path: str) -> int | None:
+        target = root / path
+        return target.stat().st_mode & 0o777 if target.is_file() else None
+    return read, mode
+
+
+def plan_project(root: Path, extra_templates: Sequence[Path] = (), conflict: str = "inline",
+                 restore: Collection[str] | bool = ()) -> SyncPlan:
+    from .lock import read_lock
+
+    rendered = render_project(root, extra_templates)
+    read, mode = disk_reader(root)
+    return plan_sync(rendered.artifacts, read_lock(root), read, read_mode=mode,
+                     conflict=conflict, restore=restore, templates=rendered.templates,
+                     spec_sha256=rendered.spec_sha256)
+
+
+def apply_sync(root: Path, plan: SyncPlan) -> None:
+    """Write the plan all-or-nothing; stale temp files of a killed earlier run are cleared."""
+    from .writer import write_files
+
+    _remove_stale_temp_files(root, [a.path for a in plan.actions] + [LOCK_PATH])
+    write_files(root, plan.file_writes())
+
+
+def _remove_stale_temp_files(root: Path, paths: Sequence[str]) -> None:
+    folders = {(root / p).parent for p in paths}
+    for folder in folders:
+        if folder.is_dir():
+            for leftover in folder.glob(".*.mlgen-tmp"):
+                leftover.unlink(missing_ok=True)
+
+
+# ---- check: is every generated file what sync would leave, and recorded? ----------------------
+
+CHECK_STATUSES = {
+    "ok": "up to date",
+    "stale": "out of date with mlgen.yaml or the templates: run `mlgen sync`",
+    "missing": "not written yet: run `mlgen sync`",
+    "edited": "edited outside `mlgen sync`: run `mlgen sync` to record (and merge) the edit",
+    "deleted": "deleted outside `mlgen sync`: run `mlgen sync` to record the opt-out, or "
+               "`mlgen sync --restore PATH` to bring it back",
+    "conflict": "has unresolved conflicts: resolve them, then run `mlgen sync`",
+}
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    path: str
+    status: str
+    sync_action: str  # what `mlgen sync` would do
+    diff: str = ""
+
+
+def check_plan(plan: SyncPlan) -> list[CheckItem]:
+    """Classify each path of a plan made from the disk. Anything but 'ok' fails the check."""
+    previous = plan.previous or Lock()
+    items = []
+    for a in plan.actions:
+        entry = previous.entry(a.path)
+        ours = decode_text(a.old)[0] if a.old is not None else None
+        recorded = (entry is not None and ours is not None and not entry.opted_out
+                    and sha256_text(ours) == entry.written and a.mode is None)
+        if a.action in ("unchanged", "opted-out", "gone"):
+            status = "stale" if a.changes_disk else "ok"
+        elif a.action == "keep":
+            status = "ok" if recorded else "edited"
+        elif a.action in ("merge", "conflict", "resolved"):
+            status = "stale" if recorded else "edited"
+        elif a.action == "create":
+            status = "missing"
+        elif a.action == "opt-out":
+            status = "deleted"
+        elif a.action == "unresolved":
+            status = "conflict"
+        else:  # update, restore, remove, orphan
+            status = "stale"
+        diff = ""
+        if status == "edited" and entry is not None and entry.base is not None:
+            diff = unified_diff(a.path, entry.base, ours, "last generated", "on disk")
+        elif status == "deleted" and entry is not None:
+            diff = unified_diff(a.path, entry.base, None, "last generated", "on disk")
+        elif status in ("stale", "missing"):
+            after = None if a.delete else decode_text(a.data)[0] if a.data is not None else ours
+            diff = unified_diff(a.path, ours, after, "on disk", "after mlgen sync")
+        items.append(CheckItem(a.path, status, a.action, diff))
+    return items
+
+
+def unified_diff(path: str, old: str | None, new: str | None,
+                 old_label: str = "", new_label: str = "") -> str:
+    import difflib
+
+    lines = difflib.unified_diff(
+        (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
+        fromfile=f"a/{path}" if old is not None else "/dev/null",
+        tofile=f"b/{path}" if new is not None else "/dev/null",
+        fromfiledate=f"({old_label})" if old_label and old is not None else "",
+        tofiledate=f"({new_label})" if new_label and new is not None else "")
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+# ---- render and init: the lock after writing the render as is ----------------------------------
+
+
+def edited_files(artifacts: Sequence[Artifact], lock: Lock | None,
+                 read_current: Callable[[str], bytes | None]) -> list[str]:
+    """Paths whose current text is neither the new render nor what mlgen generated last, so
+    overwriting them would lose a hand edit (or text mlgen never recorded)."""
+    out = []
+    for artifact in artifacts:
+        current = read_current(artifact.path)
+        if current is None:
+            continue
+        ours = decode_text(current)[0]
+        entry = lock.entry(artifact.path) if lock else None
+        base = entry.base if entry is not None and not entry.opted_out else None
+        if ours != artifact.text and ours != base:
+            out.append(artifact.path)
+    return out
+
+
+def lock_after_render(previous: Lock | None, written: Sequence[Artifact],
+                      templates: TemplateSet, spec_sha256: str) -> Lock:
+    """The lock once `written` are on disk exactly as rendered; other entries are kept (so a
+    later sync still knows files a partial `--only` render did not touch)."""
+    files = dict(previous.files) if previous else {}
+    for artifact in written:
+        files[artifact.path] = _fresh_entry(artifact, artifact.text, artifact.mode)
+    return Lock(templates=templates, spec_sha256=spec_sha256).with_files(files)
