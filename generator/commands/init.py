@@ -92,8 +92,10 @@ def init_project(root: Path, answers: dict[str, str], force: bool = False,
               FileWrite(".mlgen/mlgen.schema.json", schema_text().encode()),
               FileWrite(".mlgen/build/.gitkeep", b"")]
     writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in scaffold_artifacts(spec, env)]
-    writes += [FileWrite(a.path, a.text.encode(), a.mode)
-               for a in render_artifacts(spec, root, (), extra_templates)]
+    used: dict[str, str] = {}
+    rendered = render_artifacts(spec, root, (), extra_templates, used_templates=used)
+    writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in rendered]
+    writes.append(_lock_write(root, rendered, used, spec_text))  # so `mlgen sync` can merge later
     existing = [w.path for w in writes if (root / w.path).exists()]
     if existing and not force:
         shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
@@ -102,6 +104,17 @@ def init_project(root: Path, answers: dict[str, str], force: bool = False,
     root.mkdir(parents=True, exist_ok=True)
     write_files(root, writes)
     return [w.path for w in writes]
+
+
+def _lock_write(root: Path, rendered: list, used: dict[str, str], spec_text: str) -> object:
+    from ..lock import LOCK_PATH, sha256_text, template_set
+    from ..render import BUILTIN_TEMPLATES
+    from ..sync import lock_after_render
+    from ..writer import FileWrite
+
+    lock = lock_after_render(None, rendered, template_set(used, BUILTIN_TEMPLATES, root),
+                             sha256_text(spec_text.replace("\r\n", "\n")))
+    return FileWrite(LOCK_PATH, lock.to_json())
 
 
 def _slug(text: str) -> str:
