@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from .errors import MlgenError
+from .integrations.jenkins import AlreadyExists
 from .jenkins_jobs import (
     JAVA_CLASS,
     DesiredJob,
@@ -211,10 +212,18 @@ def apply(client: Client, the_plan: Plan, *, cache: HashCache | None = None, ado
         _parallel(lambda f: _create_folder(client, f), levels[depth], workers, progress)
 
     def push(change: Change) -> str:
-        if change.action == "create":
-            client.create_item(change.name, change.desired.xml)
-        else:
+        if change.action != "create":
             client.reconfigure(change.name, change.desired.xml)
+            return change.name
+        try:
+            client.create_item(change.name, change.desired.xml)
+        except AlreadyExists:
+            # A retried createItem whose first answer was lost finds its own job: fine. Any
+            # other job there was made by someone else after the plan was read.
+            live = client.get_config(change.name)
+            if live is None or normalise_xml(live) != normalise_xml(change.desired.xml):
+                raise MlgenError(f"job {change.name}: created on Jenkins by someone else while "
+                                 "mlgen was applying; run plan again") from None
         return change.name
 
     todo = [c for c in the_plan.changes if c.action in {"create", "update", "conflict"}]
@@ -228,8 +237,6 @@ def apply(client: Client, the_plan: Plan, *, cache: HashCache | None = None, ado
 
 
 def _create_folder(client: Client, folder: str) -> None:
-    from .integrations.jenkins import AlreadyExists
-
     try:
         client.create_item(folder, render_folder("Folder created by mlgen for model jobs."),
                            folder=True)

@@ -147,7 +147,7 @@ def _client_class() -> type:
                 else:
                     if response.status_code == 403 and "No valid crumb" in response.text \
                             and self.crumb is False and attempt == 0:
-                        self.crumb = None  # a password after all: fetch a crumb and retry
+                        self.crumb = None  # type: ignore[assignment]  # a password after all: fetch a crumb
                         self.maybe_add_crumb(req)
                         attempt += 1
                         continue

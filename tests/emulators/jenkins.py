@@ -23,6 +23,7 @@ import argparse
 import base64
 import hashlib
 import hmac
+import io
 import json
 import re
 import socket
@@ -32,7 +33,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 JENKINS_VERSION = "2.479.3"
@@ -316,14 +317,15 @@ class JenkinsState:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Jenkins (Jetty) does
     server: EmulatorServer
+    _read_body: bytes | None = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
     # -- plumbing -------------------------------------------------------------------------
@@ -350,7 +352,7 @@ class Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         # Read once and keep: every answer, even an error, must consume the request body so
         # the kept-alive connection stays in step.
-        if getattr(self, "_read_body", None) is None:
+        if self._read_body is None:
             length = int(self.headers.get("Content-Length") or 0)
             self._read_body = self.rfile.read(length) if length else b""
         return self._read_body
@@ -378,7 +380,14 @@ class Handler(BaseHTTPRequestHandler):
         if latency:
             time.sleep(latency / 1000.0)
         if rule is not None and rule.get("drop"):
-            self._body()
+            if rule.get("after"):
+                # The request takes effect, then the answer is lost: what a proxy timeout or a
+                # network blip does, and why clients must not blindly repeat non-idempotent calls.
+                real, self.wfile = self.wfile, io.BytesIO()
+                try:
+                    self._handle(method, path, query)
+                finally:
+                    self.wfile = real
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)  # no status line: the client sees a reset
             return
@@ -387,6 +396,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(int(rule.get("status", 503)), f"<html><body>Error {rule.get('status', 503)} "
                        "injected by the emulator</body></html>")
             return
+        self._handle(method, path, query)
+
+    def _handle(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         try:
             with self.state.lock:
                 self.state.advance()
@@ -435,10 +447,9 @@ class Handler(BaseHTTPRequestHandler):
             node, segments = child, segments[2:]
         rest = "/".join(segments)
         self._require(user, "Overall/Read")
-        if method == "POST" and self.state.csrf and not by_token:
-            if self.headers.get("Jenkins-Crumb") != self._crumb_for(user):
-                self._body()
-                raise HttpError(403, "No valid crumb was included in the request")
+        if (method == "POST" and self.state.csrf and not by_token
+                and self.headers.get("Jenkins-Crumb") != self._crumb_for(user)):
+            raise HttpError(403, "No valid crumb was included in the request")
         if method == "GET":
             self._get(node, rest, query, user)
         else:
@@ -711,7 +722,7 @@ class EmulatorServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://{host!s}:{port}/"
 
 
 class JenkinsEmulator:
@@ -728,7 +739,7 @@ class JenkinsEmulator:
     def url(self) -> str:
         return self.server.url
 
-    def start(self) -> JenkinsEmulator:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -737,7 +748,7 @@ class JenkinsEmulator:
         self.server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> JenkinsEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

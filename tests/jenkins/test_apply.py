@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jenkins
 import pytest
-
 from mlgen.jenkins_jobs import normalise_xml
+
 from tests.emulators.jenkins import JenkinsEmulator
 
 from .conftest import ADMIN_TOKEN, run_mlgen, write_spec

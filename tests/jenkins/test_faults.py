@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from mlgen.integrations.jenkins import Connection, JenkinsClient, JenkinsError, connection_from
 from mlgen.errors import UsageError
+from mlgen.integrations.jenkins import Connection, JenkinsClient, JenkinsError, connection_from
+
 from tests.emulators.jenkins import JenkinsEmulator
 
 from .conftest import ADMIN_TOKEN, run_mlgen, write_spec
@@ -88,9 +88,32 @@ def test_apply_survives_transient_5xx(jenkins_env: JenkinsEmulator, tmp_path: Pa
     write_spec(repo)
     jenkins_env.state.faults.rules = [{"status": 503, "count": 1, "path": "createItem"},
                                       {"drop": True, "count": 1, "path": "config.xml"}]
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--retries", "2")
+    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--retries", "2")
     assert code == 0, err
     assert jenkins_env.state.find(["ml", "retail", "credit-risk"]) is not None
+
+
+def test_lost_answers_to_creates_are_retried_safely(jenkins_env: JenkinsEmulator, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "repo"
+    write_spec(repo)
+    # Each createItem takes effect, then its answer is lost; the retry meets "already exists".
+    jenkins_env.state.faults.rules = [{"drop": True, "after": True, "count": 3,
+                                       "path": "createItem"}]
+    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    assert code == 0, err
+    assert "2 folder(s) and 1 job(s) created" in out
+    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json")
+    assert '"unchanged": 1' in out
+
+
+def test_a_build_whose_answer_is_lost_is_not_started_again(emulator: JenkinsEmulator) -> None:
+    c = client(emulator)
+    c.create_item("p", "<flow-definition/>")
+    emulator.state.faults.rules = [{"drop": True, "after": True, "count": 1, "path": "build"}]
+    with pytest.raises(JenkinsError, match="job p: build failed: cannot reach"):
+        c.build("p", {"A": "1"})
+    assert len(emulator.state.queue) == 1  # started once, never twice
 
 
 def test_trigger_follows_queue_to_result(jenkins_env: JenkinsEmulator, tmp_path: Path,

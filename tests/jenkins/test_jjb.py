@@ -69,7 +69,7 @@ def test_jjb_update_delete_old_and_cache_against_the_emulator(
     repo = tmp_path / "repo"
     write_spec(repo)
     code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json")
-    assert json.loads(out)["jobs"][0]["action"] == "conflict"
+    assert code == 1 and json.loads(out)["jobs"][0]["action"] == "conflict"
 
     # --delete-old removes JJB-managed jobs no longer in the YAML, through doDelete.
     (jobs / "jobs.yaml").write_text(JOBS_YAML.split("- job:\n    name: ml/retail/credit-risk")[0])

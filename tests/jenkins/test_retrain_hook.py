@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mlgen.retrain import RetrainError, get_hook
 from mlgen.spec_loader import load_spec
+
 from tests.emulators.jenkins import JenkinsEmulator
 
 from .conftest import run_mlgen, write_spec
