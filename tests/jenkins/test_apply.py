@@ -180,6 +180,12 @@ def test_normalised_comparison_ignores_what_jenkins_rewrites() -> None:
     b = "<?xml version='1.1' encoding='UTF-8'?>\n<a b=\"1\" plugin=\"x@1.2.3\"><c>t</c><d></d></a>"
     assert normalise_xml(a) == normalise_xml(b)
     assert normalise_xml(a) != normalise_xml(b.replace("<c>t</c>", "<c>u</c>"))
+    # What a Declarative Jenkinsfile writes into its Pipeline job when it runs is its own.
+    bare = "<flow-definition><properties/><x>1</x></flow-definition>"
+    after_build = ("<flow-definition><properties><hudson.model.ParametersDefinitionProperty>"
+                   "<parameterDefinitions/></hudson.model.ParametersDefinitionProperty>"
+                   "</properties><x>1</x></flow-definition>")
+    assert normalise_xml(bare) == normalise_xml(after_build)
 
 
 def test_missing_repository_names_the_spec_key(jenkins_env: JenkinsEmulator, tmp_path: Path,
