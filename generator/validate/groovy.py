@@ -1,0 +1,54 @@
+"""A Groovy parse of the Jenkinsfile with npm-groovy-lint (CodeNarc on Java 17).
+
+Only errors count: parse errors (rule NglParseError) and CodeNarc rules of error level.
+CodeNarc's style advice (line length, duplicate literals) is not about whether Jenkins can
+run the file. `--noserver` keeps it from leaving a CodeNarc server (java) running.
+"""
+from __future__ import annotations
+
+import json
+
+from .locate import require_executable, run, tool_error
+from .model import Finding, ToolOutcome, Workspace
+
+NAME = "npm-groovy-lint"
+INSTALL = ("bash scripts/install-tools.sh (or: npm install --save-dev npm-groovy-lint@16.2.0; "
+           "needs Node.js 20+ and Java 17: apt-get install openjdk-17-jre-headless)")
+
+
+def files(ws: Workspace) -> tuple[str, ...]:
+    return ws.jenkinsfiles
+
+
+def check(ws: Workspace) -> ToolOutcome:
+    exe = require_executable("npm-groovy-lint")
+    require_executable("java", "java (Java 17, for CodeNarc)")
+    require_executable("node", "node (Node.js 20+)")
+    findings: list[Finding] = []
+    for path in files(ws):
+        proc = run([exe, "--noserver", "--output", "json", "--failon", "none", "--loglevel",
+                    "error", path], cwd=ws.root)
+        findings += parse_output(path, proc.stdout) if _is_json(proc.stdout) else [
+            Finding(path, NAME, "tool-error", 0, tool_error(NAME, path, proc, "gave no JSON"))]
+    return ToolOutcome(findings, files=len(files(ws)))
+
+
+def parse_output(path: str, stdout: str) -> list[Finding]:
+    data = json.loads(stdout)
+    out = []
+    for errors in (f.get("errors", []) for f in data.get("files", {}).values()):
+        for item in errors:
+            if item.get("severity") != "error":
+                continue
+            message = " ".join(str(item.get("msg", "")).split())
+            out.append(Finding(path, NAME, str(item.get("rule", "")), int(item.get("line") or 0),
+                               message, "error"))
+    return out
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True

@@ -1,0 +1,132 @@
+"""Run every check over a project's generated files and gather one Report.
+
+The files are those `render_artifacts` says the spec generates: read from disk (what is
+committed), or, with `rendered=True`, freshly rendered into a private temporary folder.
+Tools run two at a time (they mostly wait on subprocesses; the machines CI runs on are small).
+"""
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from ..render import Artifact
+from . import actionlint, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
+from .model import Finding, Note, Report, ToolMissing, ToolOutcome, ToolRun, Workspace
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    install: str
+    files: Callable[[Workspace], tuple[str, ...]]
+    run: Callable[[Workspace], ToolOutcome]
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(yamllint.NAME, yamllint.INSTALL, yamllint.files, yamllint.check),
+    Check(kubernetes.KUSTOMIZE, kubernetes.KUSTOMIZE_INSTALL, kubernetes.kustomize_files,
+          kubernetes.check_kustomize),
+    Check(actionlint.NAME, actionlint.INSTALL, actionlint.files, actionlint.check),
+    Check(zizmor.NAME, zizmor.INSTALL, zizmor.files, zizmor.check),
+    Check(hadolint.NAME, hadolint.INSTALL, hadolint.files, hadolint.check),
+    Check(groovy.NAME, groovy.INSTALL, groovy.files, groovy.check),
+    Check(checkov.NAME, checkov.INSTALL, checkov.files, checkov.check),
+)
+# Validates what kustomize built, so it runs after the checks above.
+VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,
+                       kubernetes.validate_files, kubernetes.check_validate)
+TOOL_NAMES = tuple(c.name for c in (*CHECKS, VALIDATE_CHECK))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each target writes (the spec's `outputs`), relative to the project root."""
+
+    jenkinsfile: str
+    workflows: str
+    dockerfile: str
+    kubernetes: str
+
+
+def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
+                  kubernetes_version: str) -> Workspace:
+    def under(folder: str, path: str) -> bool:
+        return path.startswith(folder.rstrip("/") + "/")
+
+    yaml_files = [p for p in paths if p.endswith((".yml", ".yaml"))]
+    k8s_yaml = [p for p in yaml_files if under(layout.kubernetes, p)]
+    return Workspace(
+        root=root,
+        scratch=scratch,
+        yaml_files=tuple(yaml_files),
+        workflows=tuple(p for p in yaml_files if under(layout.workflows, p)),
+        dockerfiles=tuple(p for p in paths if p == layout.dockerfile),
+        jenkinsfiles=tuple(p for p in paths if p == layout.jenkinsfile),
+        k8s_resources=tuple(p for p in k8s_yaml
+                            if PurePosixPath(p).name not in ("kustomization.yaml", "kustomization.yml")),
+        k8s_overlays=tuple(str(PurePosixPath(p).parent) for p in k8s_yaml
+                           if under(f"{layout.kubernetes}/overlays", p)
+                           and PurePosixPath(p).name == "kustomization.yaml"),
+        kubernetes_version=kubernetes_version,
+    )
+
+
+def run_checks(ws: Workspace, tools: tuple[str, ...] = ()) -> Report:
+    findings: list[Finding] = []
+    notes: list[Note] = []
+    runs: dict[str, ToolRun] = {}
+
+    def one(check: Check) -> None:
+        if tools and check.name not in tools:
+            return
+        targets = check.files(ws)
+        if not targets:
+            runs[check.name] = ToolRun(check.name, "nothing-to-check")
+            return
+        try:
+            outcome = check.run(ws)
+        except ToolMissing as missing:
+            runs[check.name] = ToolRun(check.name, "skipped", install=check.install,
+                                       reason=missing.reason)
+            return
+        findings.extend(outcome.findings)
+        notes.extend(outcome.notes)
+        runs[check.name] = ToolRun(check.name, "ran", files=outcome.files or len(targets))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(one, CHECKS))
+    one(VALIDATE_CHECK)
+    order = {name: i for i, name in enumerate(TOOL_NAMES)}
+    return Report(
+        findings=sorted(findings, key=lambda f: (f.file, f.line, order.get(f.tool, 99), f.rule, f.message)),
+        notes=sorted(notes, key=lambda n: (n.file, n.tool, n.message)),
+        tools=[runs[name] for name in TOOL_NAMES if name in runs],
+    )
+
+
+def validate_paths(root: Path, expected: list[str], layout: Layout, kubernetes_version: str,
+                   tools: tuple[str, ...] = ()) -> Report:
+    """Check the files at `expected` (relative paths) under `root`; a missing one is a finding."""
+    present = [p for p in expected if (root / p).is_file()]
+    missing = [Finding(p, "mlgen", "missing-file", 0,
+                       "generated file is missing; run `mlgen render` to write it")
+               for p in expected if p not in present]
+    with tempfile.TemporaryDirectory(prefix="mlgen-validate-") as scratch:
+        ws = workspace_for(root, Path(scratch), present, layout, kubernetes_version)
+        report = run_checks(ws, tools)
+    return replace(report, findings=missing + report.findings)
+
+
+def validate_artifacts(artifacts: list[Artifact], layout: Layout, kubernetes_version: str,
+                       tools: tuple[str, ...] = ()) -> Report:
+    """Write freshly rendered artifacts to a private folder and check them there."""
+    with tempfile.TemporaryDirectory(prefix="mlgen-rendered-") as tmp:
+        root = Path(tmp)
+        for artifact in artifacts:
+            dest = root / artifact.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(artifact.text, encoding="utf-8")
+        return validate_paths(root, [a.path for a in artifacts], layout, kubernetes_version, tools)
