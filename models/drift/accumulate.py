@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from mlgen.models.profile import CategoricalProfile, NumericProfile, bin_sorted, category_key
 
 MAX_TRACKED = 10_000  # distinct categories kept per feature; beyond, counted as one bucket

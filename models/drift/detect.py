@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-
 from mlgen.models.drift import stats
 from mlgen.models.drift.accumulate import CategoricalAccumulator, NumericAccumulator
 from mlgen.models.profile import OTHER, CategoricalProfile, NumericProfile
@@ -132,8 +131,9 @@ def evaluate_numeric(acc: NumericAccumulator, settings: DriftSettings) -> Featur
     notes: list[str] = []
     if acc.invalid:
         notes.append(f"{acc.invalid} values were not numbers and count as missing")
-    base = dict(name=prof.name, kind="numeric", method=method, threshold=th.for_method(method),
-                rows=acc.rows, count=acc.count, missing=missing)
+    base: dict[str, Any] = {"name": prof.name, "kind": "numeric", "method": method,
+                            "threshold": th.for_method(method), "rows": acc.rows,
+                            "count": acc.count, "missing": missing}
     if not acc.present:
         return FeatureResult(status="missing_column", score=None, drifted=False, scores={},
                              notes=("column absent from the current window",), **base)
@@ -190,8 +190,9 @@ def evaluate_categorical(acc: CategoricalAccumulator, settings: DriftSettings) -
     notes: list[str] = []
     if acc.invalid:
         notes.append(f"{acc.invalid} values were not categories and count as missing")
-    base = dict(name=prof.name, kind="categorical", method=method, threshold=th.for_method(method),
-                rows=acc.rows, count=acc.count, missing=missing)
+    base: dict[str, Any] = {"name": prof.name, "kind": "categorical", "method": method,
+                            "threshold": th.for_method(method), "rows": acc.rows,
+                            "count": acc.count, "missing": missing}
     if not acc.present:
         return FeatureResult(status="missing_column", score=None, drifted=False, scores={},
                              notes=("column absent from the current window",), **base)

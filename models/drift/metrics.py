@@ -99,7 +99,7 @@ def push(report: DriftReport, url: str, *, timeout: float = 10.0) -> str:
     req = urllib.request.Request(target, data=body, method="POST" if failed else "PUT",
                                  headers={"Content-Type": "text/plain; version=0.0.4"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL from the spec
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             resp.read()
     except (urllib.error.URLError, OSError) as exc:
         raise OSError(f"push to the Pushgateway at {url} failed: {exc}") from exc

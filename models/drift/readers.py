@@ -136,7 +136,7 @@ def _in_window(
 
 def _parse_ts(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(value))  # 3.11+ reads a trailing Z
     except ValueError:
         return None
 

@@ -49,9 +49,9 @@ def _verdict(report: DriftReport) -> str:
 def to_markdown(report: DriftReport) -> str:
     name = report.model or "model"
     lines = [f"## Drift report: {name}", "", f"**{_verdict(report)}**", "",
-             f"Reference: `{report.reference.get('path')}` ({report.reference.get('rows', '?')} rows); "
-             f"current: `{report.current.get('path')}` ({report.current.get('rows', 0)} rows in the "
-             f"window, format {report.current.get('format') or '?'}).", ""]
+             (f"Reference: `{report.reference.get('path')}` ({report.reference.get('rows', '?')} "
+              f"rows); current: `{report.current.get('path')}` ({report.current.get('rows', 0)} "
+              f"rows in the window, format {report.current.get('format') or '?'})."), ""]
     if report.features:
         lines += ["| feature | type | method | score | threshold | missing (ref -> cur) | status | drift |",
                   "| --- | --- | --- | ---: | ---: | --- | --- | :---: |"]
@@ -86,10 +86,10 @@ def _svg_histogram(hist: dict[str, Any]) -> str:
     group = (width - 2 * pad) / n
     top = max(max(ref, default=0), max(cur, default=0), 1e-9)
     scale = (height - bottom - 10) / top
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="reference vs current histogram">',
-             f'<line x1="{pad}" y1="{height - bottom}" x2="{width - pad}" y2="{height - bottom}" '
-             'stroke="#333"/>']
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+              'role="img" aria-label="reference vs current histogram">'),
+             (f'<line x1="{pad}" y1="{height - bottom}" x2="{width - pad}" y2="{height - bottom}" '
+              'stroke="#333"/>')]
     for i, (r, c) in enumerate(zip(ref, cur, strict=True)):
         x = pad + i * group
         bw = group * 0.4

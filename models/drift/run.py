@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
 from mlgen.models.drift.accumulate import Accumulator, CategoricalAccumulator, NumericAccumulator
 from mlgen.models.drift.detect import (
     DriftSettings,

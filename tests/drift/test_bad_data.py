@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mlgen.models.drift.detect import DriftSettings
 from mlgen.models.drift.run import run_drift
 from mlgen.models.profile import write_profile
+
 from tests.drift.helpers import frame, names, write_request_log
 
 

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
-
 from mlgen.cli import main
 from mlgen.models.profile import write_profile
 from mlgen.retrain import HOOKS, CommandHook, get_hook
+
 from tests.drift.helpers import frame, names, write_request_log
 
 SHIFTED = ("num00", "num01", "cat0")
@@ -95,7 +96,7 @@ def test_failed_run_keeps_last_success_in_textfile(project: Path) -> None:
 
 
 class _Gateway(BaseHTTPRequestHandler):
-    received: list[tuple[str, str, str]] = []
+    received: ClassVar[list[tuple[str, str, str]]] = []
 
     def _store(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
@@ -103,7 +104,7 @@ class _Gateway(BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
 
-    do_PUT = do_POST = _store  # noqa: N815
+    do_PUT = do_POST = _store
 
     def log_message(self, *args: object) -> None:
         pass
@@ -140,7 +141,7 @@ def test_retrain_registry_resolves_lazy_entries_and_the_command_hook() -> None:
     hooks = {**HOOKS, "lazy": "mlgen.retrain:CommandHook"}
 
     class Spec:  # what a factory receives: anything with drift.retrain_command
-        class drift:  # noqa: N801
+        class drift:
             retrain_command = "echo built-1"
 
     assert isinstance(get_hook("command", Spec), CommandHook)

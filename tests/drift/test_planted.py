@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mlgen.models.drift.detect import DriftSettings
 from mlgen.models.drift.run import run_drift
 from mlgen.models.profile import write_profile
+
 from tests.drift.helpers import frame, names
 
 PLANTED = ("num03", "num11", "num20")
