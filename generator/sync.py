@@ -269,8 +269,20 @@ def apply_sync(root: Path, plan: SyncPlan) -> None:
     """Write the plan all-or-nothing; stale temp files of a killed earlier run are cleared."""
     from .writer import write_files
 
+    from .errors import MlgenError
+
     _remove_stale_temp_files(root, [a.path for a in plan.actions] + [LOCK_PATH])
-    write_files(root, plan.file_writes())
+    try:
+        write_files(root, plan.file_writes())
+    except OSError as exc:
+        raise MlgenError(f"{root}: could not write {exc.filename or 'a file'} ({exc.strerror}); "
+                         "nothing was changed") from None
+    for action in plan.actions:  # folders a removed target leaves empty go too (git ignores them)
+        if action.delete:
+            folder = (root / action.path).parent
+            while folder != root and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
 
 
 def _remove_stale_temp_files(root: Path, paths: Sequence[str]) -> None:
@@ -310,7 +322,7 @@ def check_plan(plan: SyncPlan) -> list[CheckItem]:
         entry = previous.entry(a.path)
         ours = decode_text(a.old)[0] if a.old is not None else None
         recorded = (entry is not None and ours is not None and not entry.opted_out
-                    and sha256_text(ours) == entry.written and a.mode is None)
+                    and sha256_text(ours) == entry.written)
         if a.action in ("unchanged", "opted-out", "gone"):
             status = "stale" if a.changes_disk else "ok"
         elif a.action == "keep":

@@ -64,16 +64,16 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
                 click.echo(unified_diff(a.path + ".rej", None, a.reject.decode("utf-8", "replace")),
                            nl=False)
     else:
-        prefix = "" if write or not plan.changed else "would "
         for a in plan.actions:
             if a.action == "unchanged" and not a.changes_disk:
                 continue
             extra = f" ({a.conflicts} conflicting hunk(s))" if a.conflicts else ""
-            click.echo(f"{a.action:>10}  {a.path}: {prefix if a.changes_disk else ''}"
-                       f"{ACTIONS[a.action]}{extra}")
+            click.echo(f"{a.action:>10}  {a.path}: {ACTIONS[a.action]}{extra}")
         unchanged = sum(1 for a in plan.actions if a.action == "unchanged" and not a.changes_disk)
-        click.echo(f"{len(plan.changed)} file(s) {'changed' if write else 'would change'}, "
-                   f"{unchanged} unchanged" + ("" if write else " (nothing written)"), err=True)
+        dry = dry_run or show_diff
+        click.echo(f"{len(plan.changed)} file(s) {'would change' if dry else 'changed'}, "
+                   f"{unchanged} unchanged" + (" (dry run: nothing written)" if dry else ""),
+                   err=True)
     if plan.conflicts:
         how = ("fix the PATH.rej hunks by hand and delete the .rej files" if conflict == "rej"
                else "edit out the <<<<<<< ======= >>>>>>> markers")
