@@ -1,0 +1,118 @@
+"""`mlgen serve`: parse options (flags over mlgen.yaml over defaults), then run the server.
+
+The server itself (`mlgen.models.serving.server`) and its heavy imports load only after the
+options are valid, so `mlgen serve --help` stays as fast as the rest of the CLI.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..cli import project_dir
+from ..errors import MlgenError, UsageError
+
+
+def _names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """--numeric a,b --numeric c -> (a, b, c)."""
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
+@click.command("serve")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="joblib artifact [spec: model.artifact, relative to -C].")
+@click.option("--name", help="Model name in V2 URLs and metrics [spec: name].")
+@click.option("--numeric", multiple=True, metavar="A,B", help="Numeric features [spec: model.features].")
+@click.option("--categorical", multiple=True, metavar="A,B", help="Categorical features [spec].")
+@click.option("--task", type=click.Choice(["classification", "regression"]),
+              help="[spec: model.task; without a spec: asked of the model].")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", type=int, help="[spec: serve.port; default 8080; 0 = any free port].")
+@click.option("--workers", type=int, help="Worker processes [spec: serve.workers; default 2].")
+@click.option("--max-batch-size", type=int, help="Rows per model call [spec; default 32].")
+@click.option("--max-wait-ms", type=float, help="Longest a batch waits for more rows [spec; default 2].")
+@click.option("--max-body-bytes", type=int, default=1_048_576, show_default=True,
+              help="Larger request bodies get 413.")
+@click.option("--request-log", "request_log", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the sampled JSON-lines request log [spec: serve.request_log.path].")
+@click.option("--sample-rate", type=float, help="Share of rows logged, 0..1; 0 turns logging off "
+              "[spec; default 0.1].")
+@click.option("--log-max-bytes", type=int, help="Rotate the request log at this size [spec].")
+@click.option("--log-backups", type=int, help="Rotated request-log files kept [spec].")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True,
+              help="Seconds between checks of the artifact (a missing or changed model).")
+@click.option("--graceful-timeout", type=float, default=25.0, show_default=True,
+              help="Seconds SIGTERM waits for in-flight requests.")
+@click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Shared folder for the workers' metric files [default: a temporary folder].")
+@click.pass_context
+def command(ctx: click.Context, **opts: Any) -> int:
+    """Serve the model: KServe V2 (Open Inference Protocol), POST /predict, /metrics.
+
+    Reads mlgen.yaml from the -C folder when there is one; flags win over it. Without a spec,
+    give --model, --name and the features (--numeric/--categorical).
+    """
+    config = build_config(project_dir(ctx), opts)
+    from mlgen.models.serving.server import serve
+
+    try:
+        return serve(config)
+    except OSError as exc:
+        raise MlgenError(f"mlgen serve: {exc}") from None
+
+
+def build_config(folder: Path, opts: dict[str, Any]) -> Any:
+    from mlgen.models.serving.config import RequestLogConfig, ServeConfig
+
+    spec = _load_spec(folder)
+    numeric, categorical = _names(opts["numeric"]), _names(opts["categorical"])
+    if spec is not None:
+        serve_spec, rl = spec.serve, spec.serve.request_log
+        if not numeric and not categorical:
+            numeric = tuple(spec.model.features.numeric)
+            categorical = tuple(spec.model.features.categorical)
+        defaults: dict[str, Any] = {
+            "model_path": folder / spec.model.artifact, "name": spec.name, "task": spec.model.task,
+            "port": serve_spec.port, "workers": serve_spec.workers,
+            "max_batch_size": serve_spec.max_batch_size, "max_wait_ms": serve_spec.max_wait_ms,
+            "request_log": Path(rl.path), "sample_rate": rl.sample_rate,
+            "log_max_bytes": rl.max_bytes, "log_backups": rl.backups,
+        }
+    else:
+        defaults = {"model_path": None, "name": "model", "task": None, "port": 8080, "workers": 2,
+                    "max_batch_size": 32, "max_wait_ms": 2.0, "request_log": None,
+                    "sample_rate": 0.1, "log_max_bytes": 50_000_000, "log_backups": 5}
+
+    def pick(key: str) -> Any:
+        return opts[key] if opts.get(key) is not None else defaults[key]
+
+    model_path = pick("model_path")
+    if model_path is None:
+        raise UsageError(f"no mlgen.yaml in {folder}: give --model PATH, --name and "
+                         "--numeric/--categorical")
+    log_dir = pick("request_log")
+    config = ServeConfig(
+        model_path=Path(model_path), name=pick("name"), numeric=numeric, categorical=categorical,
+        task=pick("task"), host=opts["host"], port=pick("port"), workers=pick("workers"),
+        max_batch_size=pick("max_batch_size"), max_wait_ms=pick("max_wait_ms"),
+        max_body_bytes=opts["max_body_bytes"],
+        request_log=RequestLogConfig(Path(log_dir), pick("sample_rate"), pick("log_max_bytes"),
+                                     pick("log_backups")) if log_dir is not None else None,
+        poll_interval_s=opts["poll_interval"], graceful_timeout_s=opts["graceful_timeout"],
+        metrics_dir=opts.get("metrics_dir"),
+    )
+    problems = config.problems()
+    if problems:
+        raise UsageError("mlgen serve: " + "; ".join(problems))
+    return config
+
+
+def _load_spec(folder: Path) -> Any:
+    if not (folder / "mlgen.yaml").is_file():
+        return None
+    try:
+        from ..spec import load_spec  # type: ignore[attr-defined]
+    except ImportError:
+        from ..spec_loader import load_spec
+    return load_spec(folder / "mlgen.yaml")

@@ -1,0 +1,328 @@
+"""Routes of one worker: V2 (Open Inference Protocol), /predict, health, metrics.
+
+Everything answers from plain callbacks (no task per request): validation runs as the
+request completes, prediction runs in the micro-batcher, and the batcher's callback writes
+the response.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from . import metrics as prom
+from .batcher import MicroBatcher
+from .config import ServeConfig
+from .model import LoadedModel, ModelHolder, Prediction
+from .protocol import HttpConnection, Request
+from .reqlog import RequestLogger
+from .schema import InputError, parse_records, parse_v2
+
+log = logging.getLogger("mlgen.serve")
+PROTOCOL_VERSION = "2"
+_JSON = json.JSONEncoder(separators=(",", ":"))
+_METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+def _dumps(obj: Any) -> bytes:
+    return _JSON.encode(obj).encode()
+
+
+def _datatype(values: list[Any]) -> str:
+    first = values[0] if values else 0.0
+    if isinstance(first, bool):
+        return "BOOL"
+    if isinstance(first, int):
+        return "INT64"
+    if isinstance(first, str):
+        return "BYTES"
+    return "FP64"
+
+
+class App:
+    def __init__(self, config: ServeConfig, loop: asyncio.AbstractEventLoop, metrics_dir: Path,
+                 slot: int, reqlog: RequestLogger | None) -> None:
+        self.config = config
+        self.loop = loop
+        self.metrics_dir = metrics_dir
+        self.metrics = prom.WorkerMetrics(metrics_dir, slot)
+        self.holder = ModelHolder(config.model_path, config.numeric, config.categorical, config.task)
+        self.reqlog = reqlog
+        self.max_body_bytes = config.max_body_bytes
+        self.draining = False
+        self.connections: set[HttpConnection] = set()
+        self.inflight = 0
+        self._idle = 0
+        self._drained: asyncio.Future[None] | None = None
+        self.batcher = MicroBatcher(loop, self._run_batch, config.max_batch_size,
+                                    config.max_wait_ms / 1000.0, lambda: self._idle)
+        self._model_prefix = f"/v2/models/{config.name}"
+
+    # --- connection bookkeeping (for lingering batches, keep-alive sweeps and draining)
+    def connection_opened(self, conn: HttpConnection) -> None:
+        self.connections.add(conn)
+        self._idle += 1
+        if self.draining:
+            conn.close()
+
+    def connection_closed(self, conn: HttpConnection) -> None:
+        # Requests still in the batcher are answered into the void, which keeps `inflight` right.
+        if conn in self.connections:
+            self.connections.discard(conn)
+            if conn.idle:
+                self._idle -= 1
+
+    def connection_busy(self, conn: HttpConnection, busy: bool) -> None:
+        if conn not in self.connections:
+            return
+        self._idle += -1 if busy else 1
+        if not busy and self.draining:
+            conn.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.holder.model is not None and not self.draining
+
+    # --- requests
+    def dispatch(self, conn: HttpConnection, req: Request) -> None:
+        self.inflight += 1
+        path, method = req.path, req.method
+        try:
+            if path == "/predict":
+                req.route = "/predict"
+                if method != "POST":
+                    return self._not_allowed(conn, req, b"POST")
+                return self._predict(conn, req)
+            if path.startswith(self._model_prefix):
+                return self._model_route(conn, req, path[len(self._model_prefix):])
+            if path == "/v2/health/live":
+                req.route = path
+                if method != "GET":
+                    return self._not_allowed(conn, req, b"GET")
+                return conn.respond(req, 200, b'{"live":true}')
+            if path == "/v2/health/ready":
+                req.route = path
+                if method != "GET":
+                    return self._not_allowed(conn, req, b"GET")
+                return self._readiness(conn, req, {})
+            if path == "/metrics":
+                req.route = path
+                if method != "GET":
+                    return self._not_allowed(conn, req, b"GET")
+                return self._metrics(conn, req)
+            if path in ("/v2", "/v2/"):
+                req.route = "/v2"
+                return conn.respond(req, 200, _dumps(
+                    {"name": "mlgen", "version": _version(), "extensions": []}))
+            if path.startswith("/v2/models/"):
+                req.route = "/v2/models/{name}"
+                name = path[len("/v2/models/"):].split("/", 1)[0]
+                return self.error(conn, req, 404, f"model {name!r} not found; this server serves "
+                                                  f"{self.config.name!r}")
+            self.error(conn, req, 404, f"no route {path}")
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one request, not the worker
+            log.exception("internal error on %s %s", method, path)
+            if req.out is None:
+                self.error(conn, req, 500, f"internal error: {type(exc).__name__}")
+
+    def _model_route(self, conn: HttpConnection, req: Request, rest: str) -> None:
+        model = self.holder.model
+        if rest.startswith("/versions/"):  # /versions/{v}[/ready|/infer]: only the loaded one
+            version, _, tail = rest[len("/versions/"):].partition("/")
+            if model is None or version != model.version:
+                req.route = "/v2/models/{name}"
+                return self.error(conn, req, 404, f"version {version!r} is not loaded")
+            rest = "/" + tail if tail else ""
+        if rest in ("", "/"):
+            req.route = "/v2/models/{name}"
+            if req.method != "GET":
+                return self._not_allowed(conn, req, b"GET")
+            return conn.respond(req, 200, _dumps(self._model_metadata(model)))
+        if rest == "/ready":
+            req.route = "/v2/models/{name}/ready"
+            if req.method != "GET":
+                return self._not_allowed(conn, req, b"GET")
+            return self._readiness(conn, req, {"name": self.config.name})
+        if rest == "/infer":
+            req.route = "/v2/models/{name}/infer"
+            if req.method != "POST":
+                return self._not_allowed(conn, req, b"POST")
+            return self._infer(conn, req)
+        req.route = "/v2/models/{name}"
+        self.error(conn, req, 404, f"no route {req.path}")
+
+    def _readiness(self, conn: HttpConnection, req: Request, extra: dict[str, Any]) -> None:
+        if self.ready:
+            return conn.respond(req, 200, _dumps({**extra, "ready": True}))
+        reason = "shutting down" if self.draining else self.holder.reason
+        conn.respond(req, 503, _dumps({**extra, "ready": False, "reason": reason}))
+
+    def _model_metadata(self, model: LoadedModel | None) -> dict[str, Any]:
+        c = self.config
+        inputs = [{"name": n, "datatype": "FP64", "shape": [-1, 1]} for n in c.numeric]
+        inputs += [{"name": n, "datatype": "BYTES", "shape": [-1, 1],
+                    "parameters": {"content_type": "str"}} for n in c.categorical]
+        outputs = [{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}]
+        if model is not None and model.classifier:
+            outputs[0]["datatype"] = _datatype(list(model.classes or ()))
+            outputs.append({"name": "predict_proba", "datatype": "FP64",
+                            "shape": [-1, len(model.classes or ())]})
+        return {"name": c.name, "versions": [model.version] if model else [], "platform": "sklearn",
+                "inputs": inputs, "outputs": outputs,
+                "parameters": {"content_type": "pd",
+                               "classes": list(model.classes) if model and model.classes else None}}
+
+    def _body_json(self, req: Request) -> Any:
+        try:
+            return json.loads(req.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(400, f"malformed JSON: {exc}") from None
+
+    def _predict(self, conn: HttpConnection, req: Request) -> None:
+        try:
+            cols = parse_records(self._body_json(req), self.config.numeric, self.config.categorical)
+        except InputError as exc:
+            return conn.respond(req, exc.status, _dumps(exc.body()))
+        if self.holder.model is None:
+            return self.error(conn, req, 503, f"model not ready: {self.holder.reason}")
+
+        def done(result: tuple[LoadedModel, Prediction] | None, exc: BaseException | None) -> None:
+            if result is None:
+                return self._predict_failed(conn, req, exc)
+            model, p = result
+            out: dict[str, Any] = {"model_name": self.config.name, "model_version": model.version,
+                                   "predictions": p.predictions}
+            if p.probabilities is not None:
+                out["probabilities"] = p.probabilities
+                out["classes"] = list(model.classes or ())
+            conn.respond(req, 200, _dumps(out))
+
+        self.batcher.submit(cols.data, cols.rows, done)
+
+    def _infer(self, conn: HttpConnection, req: Request) -> None:
+        model = self.holder.model
+        classifier = model.classifier if model else self.config.task != "regression"
+        try:
+            v2 = parse_v2(self._body_json(req), self.config.numeric, self.config.categorical, classifier)
+        except InputError as exc:
+            return conn.respond(req, exc.status, _dumps(exc.body()))
+        if model is None:
+            return self.error(conn, req, 503, f"model not ready: {self.holder.reason}")
+
+        def done(result: tuple[LoadedModel, Prediction] | None, exc: BaseException | None) -> None:
+            if result is None:
+                return self._predict_failed(conn, req, exc)
+            model, p = result
+            wanted = v2.outputs or (("predict", "predict_proba") if p.probabilities is not None
+                                    else ("predict",))
+            outputs = []
+            n = len(p.predictions)
+            for name in wanted:
+                if name == "predict":
+                    outputs.append({"name": "predict", "datatype": _datatype(p.predictions),
+                                    "shape": [n, 1], "parameters": {"content_type": "np"},
+                                    "data": p.predictions})
+                elif p.probabilities is not None:
+                    width = len(p.probabilities[0]) if p.probabilities else 0
+                    outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [n, width],
+                                    "parameters": {"content_type": "np"},
+                                    "data": [x for row in p.probabilities for x in row]})
+            conn.respond(req, 200, _dumps({
+                "model_name": self.config.name, "model_version": model.version,
+                "id": v2.request_id or uuid.uuid4().hex, "parameters": {}, "outputs": outputs}))
+
+        self.batcher.submit(v2.columns.data, v2.columns.rows, done)
+
+    def _run_batch(self, columns: dict[str, list[Any]], rows: int,
+                   sizes: list[int]) -> list[tuple[LoadedModel, Prediction]]:
+        model = self.holder.model
+        if model is None:
+            raise RuntimeError("model not ready")
+        p = ModelHolder.predict(model, columns, rows)
+        m = self.metrics
+        m.batch(rows)
+        m.predictions(p.class_indexes, p.scores if model.classifier else None,
+                      None if model.classifier else p.scores)
+        if self.reqlog is not None:
+            logged = self.reqlog.sample(columns, rows, p.predictions)
+            if logged:
+                m.add(prom.LAYOUT.logged_rows, logged)
+                if self.reqlog.needs_flush:
+                    self.reqlog.flush()
+        if len(sizes) == 1:
+            return [(model, p)]
+        out, start = [], 0
+        for n in sizes:
+            end = start + n
+            out.append((model, Prediction(
+                p.predictions[start:end],
+                p.probabilities[start:end] if p.probabilities is not None else None,
+                None, None)))
+            start = end
+        return out
+
+    def _predict_failed(self, conn: HttpConnection, req: Request, exc: BaseException | None) -> None:
+        log.error("prediction failed on %s: %s: %s", req.path, type(exc).__name__, exc)
+        self.error(conn, req, 500, f"prediction failed: {type(exc).__name__}: {exc}")
+
+    def _metrics(self, conn: HttpConnection, req: Request) -> None:
+        model = self.holder.model
+        task = ("classification" if model.classifier else "regression") if model else self.config.task
+        classes = [str(c) for c in model.classes] if model and model.classes else None
+        text = prom.render(self.metrics_dir, self.config.name, model.version if model else None,
+                           task, classes, self.config.workers)
+        conn.respond(req, 200, text.encode(), _METRICS_TYPE)
+
+    def _not_allowed(self, conn: HttpConnection, req: Request, allow: bytes) -> None:
+        conn.respond(req, 405, _dumps({"error": f"method {req.method} not allowed on {req.path}"}),
+                     extra=b"allow: " + allow + b"\r\n")
+
+    def error(self, conn: HttpConnection, req: Request, status: int, message: str) -> None:
+        if not req.method:  # a parse error or 413 before the request was complete
+            self.inflight += 1
+        conn.respond(req, status, _dumps({"error": message}))
+
+    def refuse_too_large(self, conn: HttpConnection, req: Request) -> None:
+        req.route = ("/predict" if req.path == "/predict" else
+                     "/v2/models/{name}/infer" if req.path.endswith("/infer") else "other")
+        self.error(conn, req, 413, f"request body larger than {self.max_body_bytes} bytes "
+                                   "(raise --max-body-bytes)")
+
+    def request_done(self, req: Request) -> None:
+        self.inflight -= 1
+        self.metrics.request(req.route, req.status, time.perf_counter() - req.start)
+        self._check_drained()
+
+    # --- lifecycle
+    def begin_drain(self) -> asyncio.Future[None]:
+        self.draining = True
+        self.metrics.set(prom.LAYOUT.ready, 0.0)
+        for conn in list(self.connections):
+            if conn.idle:
+                conn.close()
+        self._drained = self.loop.create_future()
+        self._check_drained()
+        return self._drained
+
+    def _check_drained(self) -> None:
+        if self._drained is not None and self.inflight <= 0 and not self._drained.done():
+            self._drained.set_result(None)
+
+    def sweep_idle(self) -> None:
+        """Close keep-alive connections idle for longer than the keep-alive timeout."""
+        limit = time.monotonic() - self.config.keepalive_timeout_s
+        for conn in list(self.connections):
+            if conn.idle and conn.last_active < limit:
+                conn.close()
+
+
+def _version() -> str:
+    try:
+        from mlgen import __version__
+        return __version__
+    except ImportError:  # pragma: no cover
+        return "unknown"
