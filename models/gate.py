@@ -162,7 +162,7 @@ def _fetch_champion(url: str, timeout: float) -> ChampionInfo:
     request = urllib.request.Request(
         url, headers={"Accept": "application/json", "User-Agent": f"mlgen/{__version__} gate"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read(MAX_CHAMPION_BYTES + 1)
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):

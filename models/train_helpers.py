@@ -230,7 +230,7 @@ def estimator_params(model: Any) -> dict[str, Any]:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -275,7 +275,6 @@ def _md(value: Any) -> str:
 def render_model_card(result: TrainResult) -> str:
     s = result.settings
     import sklearn
-
     from mlgen import __version__
 
     lines = [f"# Model card: {s.name}", ""]
@@ -289,12 +288,12 @@ def render_model_card(result: TrainResult) -> str:
         f"| trained at | {result.trained_at} |",
         f"| code revision | `{_md(result.revision)}` |",
         f"| training data | `{_md(s.data)}`, {total} rows, sha256 `{result.data_sha256}` |",
-        f"| split | {result.rows_train} train / {result.rows_test} test "
-        f"(test_size {s.test_size}, seed {s.seed}) |",
+        (f"| split | {result.rows_train} train / {result.rows_test} test "
+        f"(test_size {s.test_size}, seed {s.seed}) |"),
         f"| model artifact | `{_md(s.artifact)}`, sha256 `{result.model_sha256}` |",
         f"| reference profile | `{_md(s.reference)}` |",
-        f"| versions | mlgen {__version__}, scikit-learn {sklearn.__version__}, "
-        f"Python {sys.version.split()[0]} |",
+        (f"| versions | mlgen {__version__}, scikit-learn {sklearn.__version__}, "
+        f"Python {sys.version.split()[0]} |"),
         "", f"## Metrics (held-out test set, {result.rows_test} rows)", "",
         "| metric | value |", "| --- | --- |",
         *(f"| {_md(k)} | {v:.6g} |" for k, v in sorted(result.metrics.items())),

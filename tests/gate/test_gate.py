@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from mlgen.cli import main
 from mlgen.models import gate
 
@@ -124,7 +123,7 @@ def test_urls_are_shown_without_credentials() -> None:
 def test_markdown_cannot_be_broken_by_metric_names() -> None:
     result = gate.evaluate_gate("m", "f", {"a|b`": 1.0}, {"a|b`": gate.Bound(min=0.5)}, None,
                                 NO_CHAMPION)
-    row = [line for line in gate.render_markdown(result).splitlines() if "threshold" in line][0]
+    row = next(line for line in gate.render_markdown(result).splitlines() if "threshold" in line)
     assert row.count(" | ") == 4, row  # five cells: the name's pipe is escaped
     assert not gate.render_markdown(result).startswith("#"), "the PR bot adds the heading"
 
@@ -174,7 +173,7 @@ def test_champion_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 class _Champion(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         routes = {"/champion.json": (200, json.dumps({"roc_auc": 0.79})),
                   "/better.json": (200, json.dumps({"metrics": {"roc_auc": 0.95}})),
                   "/broken.json": (200, "<html>")}

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the scaffold trains with scikit-learn (mlgen[runtime])")
 
-from mlgen.cli import main  # noqa: E402
+from mlgen.cli import main
 
 MLGEN = Path(sys.executable).parent / "mlgen"
 TASKS = {"classification": "credit-risk", "regression": "house-prices"}

@@ -13,7 +13,7 @@ np = pytest.importorskip("numpy", reason="the training helpers need mlgen[runtim
 pd = pytest.importorskip("pandas", reason="the training helpers need mlgen[runtime]")
 pytest.importorskip("sklearn", reason="the training helpers need mlgen[runtime]")
 
-from mlgen.models import train_helpers as th  # noqa: E402
+from mlgen.models import train_helpers as th
 
 NUMERIC = ("x1", "x2")
 CATEGORICAL = ("colour",)
