@@ -128,3 +128,14 @@ def test_the_package_builds_as_the_dockerfile_installs_it(tmp_path: Path) -> Non
     names = zipfile.ZipFile(wheel).namelist()
     assert "scoring/train.py" in names and "scoring/features.py" in names
     assert not any(n.startswith("tests/") for n in names), "tests must not ship in the image"
+
+
+def test_free_text_cannot_break_the_generated_files(tmp_path: Path) -> None:
+    text = 'Say "hi" \\ to C:\\models\x7f and """docstrings""" {{ jinja }}'
+    root = tmp_path / "odd"
+    assert main(["init", str(root), "--name", "odd", "--description", text, "--owner",
+                 "risk | team", "--non-interactive"]) == 0
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == text.replace("\x7f", " ")
+    for path in (root / "src").rglob("*.py"):
+        compile(path.read_text(), str(path), "exec")  # free text never lands in Python source
