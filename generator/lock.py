@@ -21,9 +21,10 @@ import base64
 import hashlib
 import json
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jinja2
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import difflib
 import io
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import MlgenError
 

@@ -31,9 +31,10 @@ deleted only when unedited. CRLF files keep CRLF; a mode the user changed is kep
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Collection, Literal, Sequence
+from typing import Literal
 
 from .lock import LOCK_PATH, Lock, LockEntry, TemplateSet, decode_text, encode_text, sha256_text
 from .merge import has_conflict_markers, merge3, reject_text
@@ -114,7 +115,7 @@ def plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
               read_current: Callable[[str], bytes | None], *,
               read_mode: Callable[[str], int | None] = lambda path: None,
               conflict: str = "inline", restore: Collection[str] | bool = (),
-              templates: TemplateSet = TemplateSet(), spec_sha256: str = "") -> SyncPlan:
+              templates: TemplateSet | None = None, spec_sha256: str = "") -> SyncPlan:
     if conflict not in CONFLICT_MODES:
         raise ValueError(f"conflict mode {conflict!r} is not one of {CONFLICT_MODES}")
     old = lock or Lock()
@@ -132,7 +133,7 @@ def plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
     for path, entry in old.files.items():
         if path not in generated:
             actions.append(_plan_stale(path, entry, read_current(path)))
-    new_lock = Lock(templates=templates, spec_sha256=spec_sha256).with_files(entries)
+    new_lock = Lock(templates=templates or TemplateSet(), spec_sha256=spec_sha256).with_files(entries)
     return SyncPlan(tuple(sorted(actions, key=lambda a: a.path)), new_lock, conflict, lock)
 
 
@@ -267,9 +268,8 @@ def plan_project(root: Path, extra_templates: Sequence[Path] = (), conflict: str
 
 def apply_sync(root: Path, plan: SyncPlan) -> None:
     """Write the plan all-or-nothing; stale temp files of a killed earlier run are cleared."""
-    from .writer import write_files
-
     from .errors import MlgenError
+    from .writer import write_files
 
     _remove_stale_temp_files(root, [a.path for a in plan.actions] + [LOCK_PATH])
     try:

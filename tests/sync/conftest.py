@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from mlgen.cli import main
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -27,7 +26,7 @@ class Project:
         return rc, out, err
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(["git", "-c", "core.autocrlf=false", *args], cwd=self.root,
+        done = subprocess.run(["git", "-c", "core.autocrlf=false", *args], check=False, cwd=self.root,
                               capture_output=True, text=True, env={**os.environ, **GIT_ENV})
         assert done.returncode == 0, done.stderr
         return done.stdout
