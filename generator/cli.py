@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "comment": ("mlgen.commands.comment:command", "Post or update the mlgen report on a PR."),
     "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment with kubectl."),
     "drift": ("mlgen.commands.drift:command", "Detect data drift against the reference profile."),
-    "gate": ("mlgen.commands.gate:command", "Check the model's metrics against the spec's gate and the champion."),
+    "gate": ("mlgen.commands.gate:command", "Check metrics against the spec's gate and the champion."),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
     "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),
