@@ -11,13 +11,14 @@ import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from . import metrics as prom
 from .batcher import MicroBatcher
 from .config import ServeConfig
-from .model import LoadedModel, ModelHolder, Prediction
+from .model import LoadedModel, ModelHolder, Prediction, configure_sklearn
 from .protocol import HttpConnection, Request
 from .reqlog import RequestLogger
 from .schema import InputError, parse_records, parse_v2
@@ -58,8 +59,12 @@ class App:
         self.inflight = 0
         self._idle = 0
         self._drained: asyncio.Future[None] | None = None
-        self.batcher = MicroBatcher(loop, self._run_batch, config.max_batch_size,
-                                    config.max_wait_ms / 1000.0, lambda: self._idle)
+        # One thread for model calls (see batcher.py); sklearn's config is per thread.
+        self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="model",
+                                               initializer=configure_sklearn)
+        self.batcher = MicroBatcher(loop, self._compute, self._finish, config.max_batch_size,
+                                    config.max_wait_ms / 1000.0, lambda: self._idle,
+                                    self.model_thread)
         self._model_prefix = f"/v2/models/{config.name}"
 
     # --- connection bookkeeping (for lingering batches, keep-alive sweeps and draining)
@@ -237,12 +242,17 @@ class App:
 
         self.batcher.submit(v2.columns.data, v2.columns.rows, done)
 
-    def _run_batch(self, columns: dict[str, list[Any]], rows: int,
-                   sizes: list[int]) -> list[tuple[LoadedModel, Prediction]]:
+    def _compute(self, columns: dict[str, list[Any]], rows: int) -> tuple[LoadedModel, Prediction]:
+        """On the model thread: only the model call, nothing that touches shared state."""
         model = self.holder.model
         if model is None:
             raise RuntimeError("model not ready")
-        p = ModelHolder.predict(model, columns, rows)
+        return model, ModelHolder.predict(model, columns, rows)
+
+    def _finish(self, columns: dict[str, list[Any]], rows: int, sizes: list[int],
+                computed: tuple[LoadedModel, Prediction]) -> list[tuple[LoadedModel, Prediction]]:
+        """Back on the loop: metrics, the request log, and one result per request."""
+        model, p = computed
         m = self.metrics
         m.batch(rows)
         m.predictions(p.class_indexes, p.scores if model.classifier else None,

@@ -21,9 +21,13 @@ import sklearn
 from sklearn.base import is_classifier
 
 log = logging.getLogger("mlgen.serve")
-# Finite-ness is checked by our own validation (inf refused, NaN means missing); skipping
-# sklearn's repeated checks on every step saves a measurable part of a small batch's cost.
-sklearn.set_config(assume_finite=True)
+
+
+def configure_sklearn() -> None:
+    """Per thread (sklearn's config is thread-local). Finite-ness is checked by our own
+    validation (inf refused, NaN means missing); skipping sklearn's repeated checks on every
+    step saves a measurable part of a small batch's cost."""
+    sklearn.set_config(assume_finite=True)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 from .config import ServeConfig
 
@@ -45,6 +46,10 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
         except OSError as exc:  # logging is for drift checks; serving matters more
             log.error("request log disabled: cannot use %s: %s", config.request_log.path, exc)
     app = App(config, loop, metrics_dir, slot, reqlog)
+    # Load before accepting: otherwise a probe could find one worker ready while its sibling
+    # still answers 503 to the requests the kernel hands it. A missing or broken artifact does
+    # not block start-up: the worker serves (not ready) and the watcher below keeps polling.
+    _check_model(app, prom)
     server = loop.run_until_complete(
         loop.create_server(lambda: HttpConnection(app), sock=sock, backlog=2048))
     stop: asyncio.Future[str] = loop.create_future()
@@ -59,13 +64,11 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     async def watch_model() -> None:
         holder = app.holder
         while True:
+            await asyncio.sleep(config.poll_interval_s)
             if holder.changed():
                 signature = holder.signature()
                 model, reason = await loop.run_in_executor(None, holder.load)
-                holder.install(model, reason, signature)
-                app.metrics.add(prom.LAYOUT.loads if model else prom.LAYOUT.load_failures)
-                app.metrics.set(prom.LAYOUT.ready, 1.0 if app.ready else 0.0)
-            await asyncio.sleep(config.poll_interval_s)
+                _installed(app, prom, model, reason, signature)
 
     async def housekeeping() -> None:
         parent = os.getppid()
@@ -98,6 +101,7 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
         conn.close()
     for task in tasks:
         task.cancel()
+    app.model_thread.shutdown(wait=False, cancel_futures=True)
     loop.run_until_complete(asyncio.sleep(0.05))  # let transports flush and close
     if reqlog is not None:
         reqlog.close()
@@ -105,3 +109,17 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     loop.close()
     log.info("worker %d stopped", slot)
     return 0
+
+
+def _check_model(app: Any, prom: Any) -> None:
+    holder = app.holder
+    if holder.changed():
+        signature = holder.signature()
+        model, reason = holder.load()
+        _installed(app, prom, model, reason, signature)
+
+
+def _installed(app: Any, prom: Any, model: Any, reason: str | None, signature: Any) -> None:
+    app.holder.install(model, reason, signature)
+    app.metrics.add(prom.LAYOUT.loads if model else prom.LAYOUT.load_failures)
+    app.metrics.set(prom.LAYOUT.ready, 1.0 if app.ready else 0.0)
