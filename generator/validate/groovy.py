@@ -7,6 +7,7 @@ run the file. `--noserver` keeps it from leaving a CodeNarc server (java) runnin
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .locate import require_executable, run, tool_error
 from .model import Finding, ToolOutcome, Workspace
@@ -24,20 +25,25 @@ def check(ws: Workspace) -> ToolOutcome:
     exe = require_executable("npm-groovy-lint")
     require_executable("java", "java (Java 17, for CodeNarc)")
     require_executable("node", "node (Node.js 20+)")
-    findings: list[Finding] = []
-    for path in files(ws):
-        proc = run([exe, "--noserver", "--output", "json", "--failon", "none", "--loglevel",
-                    "error", path], cwd=ws.root)
-        findings += parse_output(path, proc.stdout) if _is_json(proc.stdout) else [
-            Finding(path, NAME, "tool-error", 0, tool_error(NAME, path, proc, "gave no JSON"))]
-    return ToolOutcome(findings, files=len(files(ws)))
+    targets = files(ws)
+    # One JVM for all files: starting CodeNarc is most of the cost.
+    proc = run([exe, "--noserver", "--output", "json", "--failon", "none", "--loglevel", "error",
+                *targets], cwd=ws.root)
+    if not _is_json(proc.stdout):
+        return ToolOutcome([Finding(targets[0], NAME, "tool-error", 0,
+                                    tool_error(NAME, targets[0], proc, "gave no JSON"))],
+                           files=len(targets))
+    shown = {str((ws.root / t).resolve()): t for t in targets}
+    return ToolOutcome(parse_output(proc.stdout, shown), files=len(targets))
 
 
-def parse_output(path: str, stdout: str) -> list[Finding]:
+def parse_output(stdout: str, shown: dict[str, str]) -> list[Finding]:
+    """Findings of error level from npm-groovy-lint's JSON, keyed back to relative paths."""
     data = json.loads(stdout)
     out = []
-    for errors in (f.get("errors", []) for f in data.get("files", {}).values()):
-        for item in errors:
+    for file, report in data.get("files", {}).items():
+        path = shown.get(str(Path(file).resolve()), file)
+        for item in report.get("errors", []):
             if item.get("severity") != "error":
                 continue
             message = " ".join(str(item.get("msg", "")).split())
