@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,9 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     from .protocol import HttpConnection
     from .reqlog import RequestLogger
 
+    # The loop thread and the model thread share the GIL: a shorter switch interval (default
+    # 5 ms) lets the loop answer between slices of a model call, which shortens the tail.
+    sys.setswitchinterval(float(os.environ.get("MLGEN_SERVE_SWITCH_INTERVAL", "0.001")))
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     reqlog = None
@@ -85,6 +90,10 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
                 request_stop("supervisor gone")
 
     tasks = [loop.create_task(watch_model()), loop.create_task(housekeeping())]
+    # Everything allocated so far (modules, the model) lives as long as the process: freezing
+    # it keeps the cyclic GC's full passes, which stall every request, short.
+    gc.collect()
+    gc.freeze()
     log.info("worker %d ready to accept connections", slot)
     reason = loop.run_until_complete(stop)
 
