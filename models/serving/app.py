@@ -129,7 +129,7 @@ class App:
                 return self.error(conn, req, 404, f"model {name!r} not found; this server serves "
                                                   f"{self.config.name!r}")
             self.error(conn, req, 404, f"no route {path}")
-        except Exception as exc:  # noqa: BLE001 - a bug must cost one request, not the worker
+        except Exception as exc:
             log.exception("internal error on %s %s", method, path)
             if req.out is None:
                 self.error(conn, req, 500, f"internal error: {type(exc).__name__}")
@@ -168,10 +168,11 @@ class App:
 
     def _model_metadata(self, model: LoadedModel | None) -> dict[str, Any]:
         c = self.config
-        inputs = [{"name": n, "datatype": "FP64", "shape": [-1, 1]} for n in c.numeric]
+        inputs: list[dict[str, Any]] = [
+            {"name": n, "datatype": "FP64", "shape": [-1, 1]} for n in c.numeric]
         inputs += [{"name": n, "datatype": "BYTES", "shape": [-1, 1],
                     "parameters": {"content_type": "str"}} for n in c.categorical]
-        outputs = [{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}]
+        outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}]
         if model is not None and model.classifier:
             outputs[0]["datatype"] = _datatype(list(model.classes or ()))
             outputs.append({"name": "predict_proba", "datatype": "FP64",

@@ -110,7 +110,7 @@ class MicroBatcher:
         for (_, _, callback), result in zip(batch, results):
             try:
                 callback(result, None)
-            except Exception as exc:  # noqa: BLE001 - a bug answering one request: answer it 500
+            except Exception as exc:
                 log.exception("answering a batched request failed")
                 callback(None, exc)
 

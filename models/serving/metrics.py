@@ -11,10 +11,12 @@ indexes) so that the layout never has to change while the server runs.
 from __future__ import annotations
 
 import bisect
+import math
 import mmap
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROUTES = (
     "/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/{name}", "/v2/models/{name}/ready",
@@ -61,7 +63,7 @@ _ROUTE_INDEX = {r: i for i, r in enumerate(ROUTES)}
 _STATUS_INDEX = {s: i for i, s in enumerate(STATUSES)}
 
 
-def _open(path: Path) -> tuple[mmap.mmap, memoryview]:
+def _open(path: Path) -> tuple[mmap.mmap, Any]:
     nbytes = LAYOUT.size * 8
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -75,6 +77,8 @@ def _open(path: Path) -> tuple[mmap.mmap, memoryview]:
 
 class WorkerMetrics:
     """The hot-path side: increments into this worker's own mapped file."""
+
+    values: Any  # a float64 memoryview over the mapped file (typeshed types items as int)
 
     def __init__(self, folder: Path, slot: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -112,7 +116,7 @@ class WorkerMetrics:
 
     def _observe(self, base: int, bounds: Sequence[float], x: float) -> None:
         v = self.values
-        if x == x:  # a NaN prediction is not an observation: it would poison _sum forever
+        if not math.isnan(x):  # a NaN prediction would poison _sum forever
             v[base + bisect.bisect_left(bounds, x)] += 1.0
             v[base + len(bounds) + 1] += x
             v[base + len(bounds) + 2] += 1.0
@@ -163,7 +167,7 @@ def _histogram(out: list[str], name: str, labels: str, values: list[float], base
     running += values[base + len(bounds)]
     out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {_fmt(running)}')
     lab = f"{{{labels}}}" if labels else ""
-    out.append(f"{name}_sum{lab} {repr(values[base + len(bounds) + 1])}")
+    out.append(f"{name}_sum{lab} {values[base + len(bounds) + 1]!r}")
     out.append(f"{name}_count{lab} {_fmt(values[base + len(bounds) + 2])}")
 
 
@@ -174,8 +178,8 @@ def render(folder: Path, model_name: str, model_version: str | None, task: str |
     out: list[str] = []
     out += ["# HELP mlgen_model_info The model this server answers for (value 1 once loaded).",
             "# TYPE mlgen_model_info gauge",
-            f'mlgen_model_info{{name="{_esc(model_name)}",version="{_esc(model_version or "")}",'
-            f'task="{_esc(task or "")}"}} {1 if model_version else 0}']
+            (f'mlgen_model_info{{name="{_esc(model_name)}",version="{_esc(model_version or "")}",'
+             f'task="{_esc(task or "")}"}} {1 if model_version else 0}')]
     out += ["# HELP mlgen_workers Worker processes configured.", "# TYPE mlgen_workers gauge",
             f"mlgen_workers {workers}",
             "# HELP mlgen_workers_ready Worker processes with the model loaded and not draining.",
@@ -210,8 +214,8 @@ def render(folder: Path, model_name: str, model_version: str | None, task: str |
                 label = ("other" if i == MAX_CLASSES else
                          classes[i] if classes is not None and i < len(classes) else str(i))
                 out.append(f'mlgen_predictions_total{{class="{_esc(str(label))}"}} {_fmt(n)}')
-        out += ["# HELP mlgen_prediction_score Probability of the positive class (binary) or of the "
-                "predicted class (multiclass).", "# TYPE mlgen_prediction_score histogram"]
+        out += [("# HELP mlgen_prediction_score Probability of the positive class (binary) or of "
+                 "the predicted class (multiclass)."), "# TYPE mlgen_prediction_score histogram"]
         _histogram(out, "mlgen_prediction_score", "", v, LAYOUT.score, SCORE_BUCKETS)
     if task != "classification":
         out += ["# HELP mlgen_prediction_value Predicted values (regression).",

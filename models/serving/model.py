@@ -148,7 +148,7 @@ class ModelHolder:
             values = columns[name]
             if name in model.categorical:
                 arr = np.array(values, dtype=object)
-                arr[arr == None] = np.nan  # noqa: E711 - pandas/sklearn read NaN as missing
+                arr[arr == None] = np.nan
             else:
                 arr = np.array(values, dtype=np.float64)
             frame[name] = arr

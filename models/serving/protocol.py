@@ -23,7 +23,7 @@ MAX_PIPELINED = 32  # stop reading from a client that queues more than this
 
 
 class Request:
-    __slots__ = ("method", "path", "body", "start", "keep_alive", "route", "out", "status")
+    __slots__ = ("body", "keep_alive", "method", "out", "path", "route", "start", "status")
 
     def __init__(self, method: str, path: str, body: bytes, start: float, keep_alive: bool) -> None:
         self.method = method

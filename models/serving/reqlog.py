@@ -19,8 +19,7 @@ import logging
 import math
 import os
 import random
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 from .config import RequestLogConfig
@@ -31,7 +30,7 @@ FLUSH_BYTES = 256 * 1024  # flush early when a burst fills the buffer
 
 
 def rfc3339_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class RequestLogger:

@@ -234,7 +234,7 @@ def _requested_outputs(raw: Any, classifier: bool, problems: _Problems) -> tuple
     names: list[str] = []
     for i, item in enumerate(raw):
         name = item.get("name") if isinstance(item, dict) else None
-        if name not in allowed:
+        if not isinstance(name, str) or name not in allowed:
             problems.add(["outputs", i], "value_error",
                          f"unknown output {name!r}; this model offers {', '.join(allowed)}")
         else:

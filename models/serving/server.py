@@ -95,9 +95,9 @@ class _Supervisor:
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
                 break
-            slot = self.children.pop(pid, None)
-            if slot is None:
+            if pid not in self.children:
                 continue
+            slot = self.children.pop(pid)
             code = os.waitstatus_to_exitcode(status)
             if self.stopping:
                 log.info("worker %d (pid %d) stopped (exit %d)", slot, pid, code)
@@ -128,7 +128,7 @@ class _Supervisor:
                 _die_with_parent()
                 from .worker import run_worker
                 code = run_worker(self.config, self.sock, slot, self.metrics_dir)
-            except BaseException:  # noqa: BLE001
+            except BaseException:
                 logging.getLogger("mlgen.serve").exception("worker %d crashed", slot)
             finally:
                 logging.shutdown()

@@ -103,7 +103,7 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     log.info("worker %d: %s, draining %d in-flight request(s)", slot, reason, app.inflight)
     try:
         loop.run_until_complete(asyncio.wait_for(drained, config.graceful_timeout_s))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.error("worker %d: %d request(s) still in flight after %.0f s; closing anyway",
                   slot, app.inflight, config.graceful_timeout_s)
     for conn in list(app.connections):

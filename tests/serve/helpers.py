@@ -92,8 +92,8 @@ def start_server(tmp: Path, model: Path, *extra: str, workers: int = 2, name: st
     if features:
         cmd += ["--numeric", ",".join(NUMERIC), "--categorical", ",".join(CATEGORICAL)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOG_LEVEL": "info"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=open(log_path, "wb"),
-                            stderr=subprocess.STDOUT)
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     return Server(proc, port, log_path)
 
 

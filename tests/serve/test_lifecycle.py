@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("sklearn", reason="the model runtime extra (mlgen[runtime]) is not installed")
 pytest.importorskip("httptools", reason="the model runtime extra (mlgen[runtime]) is not installed")
 
-from .helpers import Response, row, start_server  # noqa: E402
-from .modelkit import train_model  # noqa: E402
+from .helpers import Response, row, start_server
+from .modelkit import train_model
 
 
 def test_not_ready_while_model_missing_or_corrupt_then_picked_up(tmp_path: Path) -> None:

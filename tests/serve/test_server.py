@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("sklearn", reason="the model runtime extra (mlgen[runtime]) is not installed")
 pytest.importorskip("httptools", reason="the model runtime extra (mlgen[runtime]) is not installed")
 
-from .helpers import Server, row, start_server, v2_payload  # noqa: E402
-from .modelkit import train_model  # noqa: E402
+from .helpers import Server, row, start_server, v2_payload
+from .modelkit import train_model
 
 NAME = "credit-risk"
 
