@@ -17,7 +17,11 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError, SpecIssue
 from .spec import (
+    BRANCH_RE,
     DNS_LABEL_RE,
+    DURATION_RE,
+    GITHUB_REPO_RE,
+    IMAGE_REF_RE,
     FEATURE_RE,
     LABEL_KEY_RE,
     QUANTITY_RE,
@@ -39,6 +43,22 @@ _PATTERN_HINTS = {
     LABEL_KEY_RE: "must be a Kubernetes label key such as 'team' or 'example.com/team'",
     REL_PATH_RE: "must be a relative path inside the repository (no leading '/', no '..', "
     "no spaces or shell characters)",
+    # Patterns written inline in spec.py; matched by their text.
+    DURATION_RE: "must be a duration such as 30m, 24h or 7d",
+    GITHUB_REPO_RE: "must be a GitHub repository as OWNER/NAME",
+    BRANCH_RE: "must be a git branch name (letters, digits, '.', '_', '-', '/'; no '..')",
+    IMAGE_REF_RE: "must be an image reference such as python:3.11-slim or "
+    "mirror.example.com/python:3.11-slim (no spaces)",
+    r"^https?://[^\s'\"\\`$]+$": "must be an http(s) URL without spaces, quotes, backslashes, "
+    "backticks or '$'",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$": "must be an id of letters, digits, '_', '.' and '-' "
+    "(no spaces), starting with a letter or digit",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "must be an environment variable name: letters, digits and "
+    "'_', not starting with a digit",
+    r"^[a-z][a-z0-9_-]{0,30}$": "must be a stage name: lowercase letters, digits, '_' and '-', "
+    "starting with a letter, at most 31 characters",
+    r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$": "must be a Kubernetes label value: "
+    "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
 }
 
 
@@ -92,6 +112,9 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     pass
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -99,6 +122,10 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
 def _build(node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]],
            constructor: Any, filename: str) -> Any:
     marks[loc] = _pos(node)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # e.g. `!!python/object/apply:os.system [id]`: refuse the tag instead of reading a list.
+        _fail(filename, loc, node, f"unsupported YAML tag '{node.tag}': only plain mappings, "
+              "lists and scalars are allowed")
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
