@@ -54,6 +54,7 @@ def command(ctx: click.Context, **opts: Any) -> int:
     give --model, --name and the features (--numeric/--categorical).
     """
     config = build_config(project_dir(ctx), opts)
+    _check_runtime()
     from mlgen.models.serving.server import serve
 
     try:
@@ -106,6 +107,22 @@ def build_config(folder: Path, opts: dict[str, Any]) -> Any:
     if problems:
         raise UsageError("mlgen serve: " + "; ".join(problems))
     return config
+
+
+def _check_runtime() -> None:
+    """Fail here, in one line, rather than in every forked worker (which would be restarted forever).
+
+    find_spec only looks the modules up: importing sklearn before the fork would start BLAS
+    threads in the supervisor for nothing.
+    """
+    from importlib.util import find_spec
+
+    from ..errors import MissingExtraError
+
+    missing = [m for m in ("sklearn", "pandas", "joblib", "httptools") if find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(f"mlgen serve needs the 'runtime' extra ({', '.join(missing)} "
+                                "not installed): pip install 'mlgen[runtime]'")
 
 
 def _load_spec(folder: Path) -> Any:
