@@ -7,10 +7,10 @@ Tools run two at a time (they mostly wait on subprocesses; the machines CI runs 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from ..render import Artifact
 from . import actionlint, checkov, groovy, hadolint, kubernetes, yamllint, zizmor

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mlgen.cli import main
 
 HERE = Path(__file__).parent

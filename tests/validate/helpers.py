@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mlgen.validate.locate import find_executable, find_node_module
 
 

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-import mlgen.validate.locate as locate
 from mlgen.cli import main
+from mlgen.validate import locate
 
 from .helpers import need
 

@@ -12,11 +12,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mlgen.errors import SpecError
 from mlgen.project import render_artifacts
 from mlgen.render import Artifact
-from mlgen.spec import Spec
+from mlgen.spec import LABEL_KEY_RE, Spec
 from mlgen.spec_loader import parse_spec
 
 from .helpers import need
@@ -72,7 +71,7 @@ def strings(value: Any) -> list[str]:
 
 
 _GROOVY_TOKEN = re.compile(r"""'''(?:\\.|(?!''').)*'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
-                           r"""|//[^\n]*|/\*.*?\*/|[A-Za-z_][A-Za-z0-9_]*|[{}()\[\],:;=]|\S""", re.S)
+                           r"""|//[^\n]*|/\*.*?\*/|[A-Za-z_][A-Za-z0-9_]*|[{}()\[\],:;=]|\S""", re.DOTALL)
 
 
 def groovy_shape(text: str) -> tuple[list[str], list[str]]:
@@ -171,8 +170,7 @@ IDENTIFIERS = {
     "model.stages": (lambda d, v: d["model"].__setitem__("stages", {v: "true"}),
                      r"[a-z][a-z0-9_-]{0,30}"),
     "kubernetes.labels": (lambda d, v: d["kubernetes"].__setitem__("labels", {v: "x"}),
-                          r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                          r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"),
+                          LABEL_KEY_RE.strip("^$")),
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mlgen.validate import actionlint, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
 from mlgen.validate.model import Workspace
 
