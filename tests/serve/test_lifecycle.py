@@ -35,6 +35,21 @@ def test_not_ready_while_model_missing_or_corrupt_then_picked_up(tmp_path: Path)
         shutil.copy(trained, target)
         server.wait_for("/v2/health/ready", 200, timeout=30)
         assert server.request("POST", "/predict", [row()]).status == 200
+        first = server.request("GET", "/v2/models/credit-risk").json()["versions"]
+        # a retrained artifact swapped in atomically is picked up; a broken one is not
+        train_model(tmp_path / "retrained.joblib", seed=1).replace(target)
+        deadline = time.monotonic() + 30
+        while server.request("GET", "/v2/models/credit-risk").json()["versions"] == first:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        second = server.request("GET", "/v2/models/credit-risk").json()["versions"]
+        target.write_bytes(b"truncated")
+        deadline = time.monotonic() + 30
+        while "still serving the previous model" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        assert server.request("GET", "/v2/models/credit-risk").json()["versions"] == second
+        assert server.request("GET", "/v2/health/ready").status == 200
         log = server.log()
         assert "does not exist yet; readiness stays false" in log and "is corrupt" in log
     finally:
