@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("sklearn", reason="the model runtime extra (mlgen[runtime]) is not installed")
 pytest.importorskip("httptools", reason="the model runtime extra (mlgen[runtime]) is not installed")
 
-from mlgen.cli import main  # noqa: E402
+from mlgen.cli import main
 
-from .helpers import REPO, Server, free_port  # noqa: E402
+from .helpers import REPO, Server, free_port
 
 MLGEN = Path(sys.executable).parent / "mlgen"
 

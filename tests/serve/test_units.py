@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from mlgen.models.serving.config import RequestLogConfig
 from mlgen.models.serving.schema import InputError, parse_records, parse_v2
 
