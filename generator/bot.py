@@ -210,7 +210,7 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
     render_fn = render or github_sync.render_remote
 
     def check_pr(repo: str, number: int, head_ref: str) -> None:
-        plan = github_sync.plan_remote(client, repo, head_ref, None, render_fn)
+        plan = github_sync.plan_remote(client, repo, head_ref, render_fn)
         if plan.up_to_date:
             text = f"✅ Pipeline files match `mlgen.yaml` ({plan.unchanged} files checked)."
         else:
@@ -230,7 +230,7 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
         if pull.head.repo is None or pull.head.repo.full_name != repo:
             raise gh.GitHubError("sync", 422, "the PR comes from a fork; not pushing there")
         branch = pull.head.ref
-        plan = github_sync.plan_remote(client, repo, branch, None, render_fn)
+        plan = github_sync.plan_remote(client, repo, branch, render_fn)
         if plan.up_to_date:
             text = "✅ Nothing to sync: pipeline files already match `mlgen.yaml`."
         else:
@@ -240,7 +240,8 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
                 raise gh.GitHubError("sync", 409, f"{branch} moved; try again")
             sha = gh.create_commit(client, r, base_commit=head.commit.sha,
                                    base_tree=plan.base_tree, changes=plan.changes,
-                                   message=f"mlgen sync (requested by @{user})")
+                                   message=f"mlgen sync (requested by @{user})",
+                                   modes=plan.modes)
             client.call("push", lambda: client.gh.requester.requestJsonAndCheck(
                 "PATCH", f"{r.url}/git/refs/heads/{branch}", input={"sha": sha}), write=True)
             text = f"🔄 Pushed {sha[:7]} updating {len(plan.changes)} file(s) for @{user}."

@@ -1,27 +1,48 @@
-"""Remote sync against a GitHub repository: compare by blob SHA, then one commit and one PR.
+"""Remote sync against a GitHub repository: the same merge as `mlgen sync`, then one commit and
+one PR.
 
-The comparison reads the branch's tree once and the repository's mlgen.yaml once; files whose
-git blob SHA already matches what mlgen renders are never downloaded. Rendering runs locally
-from the repository's own spec (no network while rendering, as everywhere in mlgen).
+The plan is `mlgen.sync.plan_sync` itself, so a hand edit survives exactly as it does locally:
+base = what `.mlgen/lock.json` says mlgen generated last, ours = the file on the branch,
+theirs = the new render. Only the bytes it needs are downloaded. The branch's tree is read
+once; every generated path whose blob SHA equals the fresh render, or the lock's last
+generated text, is known without a download. An up-to-date repository costs two requests
+(the tree and `mlgen.yaml`): its lock is recognised by the blob SHA of the lock a clean sync
+would write, so even the lock is not fetched. Rendering runs locally from the repository's
+own spec (no network while rendering, as everywhere in mlgen).
 """
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import MlgenError
+from .lock import LOCK_PATH, Lock, TemplateSet, decode_text, encode_text, sha256_text
+from .render import Artifact
 
 if TYPE_CHECKING:
+    from github.Repository import Repository
+
     from .integrations.github import GitHubClient, RepoTree
 
 SPEC_PATH = "mlgen.yaml"
-# Merge hook: (path, current bytes on the branch) -> bytes to write, or None to leave the file
-# alone. The local sync core (generator/sync.py) supplies a three-way merge based on its lock.
-Merge = Callable[[str, bytes], bytes | None]
+TITLE = "mlgen: update generated pipeline files"
+
+
+@dataclass(frozen=True)
+class RemoteRender:
+    """What mlgen generates for one spec text, with the fingerprints the lock records."""
+
+    artifacts: tuple[Artifact, ...]
+    templates: TemplateSet = TemplateSet()
+    spec_sha256: str = ""
+
+
+# A stand-in renderer (tests, benchmarks): spec text -> path -> bytes, or a full RemoteRender.
+Render = Callable[[str], "RemoteRender | dict[str, bytes]"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,13 @@ class RemotePlan:
     conflicts: tuple[str, ...] = ()
     unchanged: int = 0
     default_branch: str | None = None  # the spec's ci.github.default_branch
+    modes: dict[str, int] = field(default_factory=dict)
+    actions: tuple[tuple[str, str], ...] = ()  # (path, sync action) of every path that changes
+    templates: TemplateSet | None = None
+    previous_templates: TemplateSet | None = None
+    previous_mlgen: str = ""
+    conflict_mode: str = "inline"
+    downloaded: tuple[str, ...] = ()  # paths whose blobs had to be read
 
     @property
     def up_to_date(self) -> bool:
@@ -39,89 +67,245 @@ class RemotePlan:
 
 
 def render_remote(spec_text: str) -> dict[str, bytes]:
-    """What mlgen generates for this spec text, path -> bytes (the repository's own overrides
-    under `templates:` are not fetched, so such a spec renders with the organisation's ones)."""
+    """What the built-in templates (and MLGEN_TEMPLATES) generate for this spec text."""
+    return {a.path: encode_text(a.text, False)
+            for a in render_spec(spec_text, SPEC_PATH, lambda path: None).artifacts}
+
+
+def render_spec(spec_text: str, source: str, fetch: Callable[[str], bytes | None],
+                override_paths: Sequence[str] = (),
+                extra_templates: Sequence[Path] = ()) -> RemoteRender:
+    """Render with the real renderer in a scratch folder holding the repository's template
+    overrides (`templates:` in the spec), fetched with `fetch(path)` from `override_paths`."""
+    from .lock import template_set
     from .project import render_artifacts
+    from .render import BUILTIN_TEMPLATES
     from .spec_loader import parse_spec
 
-    spec = parse_spec(spec_text)
+    spec = parse_spec(spec_text, source)
     with tempfile.TemporaryDirectory(prefix="mlgen-remote-") as tmp:
+        root = Path(tmp)
         if spec.templates:
-            raise MlgenError(f"{SPEC_PATH}: templates: {spec.templates} points at files in the "
-                             "repository; remote sync does not fetch template overrides yet")
-        artifacts = render_artifacts(spec, Path(tmp))
-    return {a.path: a.text.encode() for a in artifacts}
+            prefix = spec.templates.strip("/").removeprefix("./").rstrip("/") + "/"
+            wanted = [p for p in override_paths if p.startswith(prefix)]
+            if not wanted:
+                raise MlgenError(f"{source}: templates: {spec.templates!r} names no folder of "
+                                 "files in the repository")
+            for path in wanted:
+                data = fetch(path)
+                if data is not None:
+                    (root / path).parent.mkdir(parents=True, exist_ok=True)
+                    (root / path).write_bytes(data)
+        used: dict[str, str] = {}
+        artifacts = render_artifacts(spec, root, (), extra_templates, used_templates=used)
+        templates = template_set(used, BUILTIN_TEMPLATES, root)
+    return RemoteRender(tuple(artifacts), templates, sha256_text(spec_text))
+
+
+def _adapt(result: RemoteRender | dict[str, bytes], spec_text: str) -> RemoteRender:
+    if isinstance(result, RemoteRender):
+        return result
+    return RemoteRender(tuple(Artifact(p, decode_text(d)[0]) for p, d in sorted(result.items())),
+                        TemplateSet(), sha256_text(spec_text))
+
+
+class TreeReader:
+    """`read_current`/`read_mode` for plan_sync, backed by one tree listing.
+
+    A blob whose SHA is the new render's or the lock's last generated text is known locally;
+    only other blobs (hand-edited files, `.rej` files) are downloaded, each at most once.
+    """
+
+    def __init__(self, client: GitHubClient, repo: Repository, tree: RepoTree,
+                 known: Mapping[str, bytes]) -> None:
+        self.client, self.repo, self.tree = client, repo, tree
+        self.known = dict(known)
+        self.downloaded: list[str] = []
+
+    def read(self, path: str) -> bytes | None:
+        from .integrations.github import read_blob
+
+        sha = self.tree.blob_sha(path)
+        if sha is None:
+            return None
+        if sha not in self.known:
+            self.known[sha] = read_blob(self.client, self.repo, sha)
+            self.downloaded.append(path)
+        return self.known[sha]
+
+    def mode(self, path: str) -> int | None:
+        entry = self.tree.entries.get(path)
+        if entry is None or entry.type != "blob" or entry.mode == "120000":
+            return None
+        return int(entry.mode, 8) & 0o777
+
+
+def _blob_shas(texts: Sequence[str]) -> dict[str, bytes]:
+    from .integrations.github import git_blob_sha
+
+    out = {}
+    for text in texts:
+        data = encode_text(text, False)
+        out[git_blob_sha(data)] = data
+    return out
+
+
+def _clean_lock(rendered: RemoteRender) -> bytes:
+    """The lock a sync leaves when every file is exactly the render (the up-to-date case)."""
+    from .sync import lock_after_render
+
+    return lock_after_render(None, rendered.artifacts, rendered.templates,
+                             rendered.spec_sha256).to_json()
+
+
+def _matches_render(tree: RepoTree, rendered: RemoteRender) -> bool:
+    from .integrations.github import git_blob_sha
+
+    for a in rendered.artifacts:
+        entry = tree.entries.get(a.path)
+        if (entry is None or entry.sha != git_blob_sha(encode_text(a.text, False))
+                or int(entry.mode, 8) & 0o777 != a.mode):
+            return False
+    return tree.blob_sha(LOCK_PATH) == git_blob_sha(_clean_lock(rendered))
 
 
 def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
-                merge: Merge | None = None,
-                render: Callable[[str], dict[str, bytes]] = render_remote) -> RemotePlan:
-    """Read the tree and the spec, render, and keep only paths whose blob SHA differs."""
-    from .integrations.github import git_blob_sha, read_blob, read_tree
+                render: Render | None = None, *, conflict: str = "inline",
+                restore: Collection[str] | bool = (),
+                extra_templates: Sequence[Path] = ()) -> RemotePlan:
+    """Read the tree and the spec, render, and plan the sync as `mlgen sync` would."""
+    from .integrations.github import read_blob, read_tree
+    from .sync import plan_sync
 
     repo = client.repo(repository)
-    tree: RepoTree = read_tree(client, repo, ref)
+    tree = read_tree(client, repo, ref)
     spec_sha = tree.blob_sha(SPEC_PATH)
     if spec_sha is None:
         raise MlgenError(f"{repository}: no {SPEC_PATH} on {ref}")
-    spec_text = read_blob(client, repo, spec_sha).decode("utf-8")
-    desired = render(spec_text)
+    spec_text = decode_text(read_blob(client, repo, spec_sha))[0]
+    source = f"{repository}:{SPEC_PATH}"
+    if render is None or render is render_remote:
+        def fetch(path: str) -> bytes | None:
+            sha = tree.blob_sha(path)
+            return read_blob(client, repo, sha) if sha else None
+        rendered = render_spec(spec_text, source, fetch, sorted(tree.entries), extra_templates)
+    else:
+        rendered = _adapt(render(spec_text), spec_text)
+    default_branch = _default_branch(spec_text, source)
+    if _matches_render(tree, rendered):
+        return RemotePlan(repository, tree.sha, unchanged=len(rendered.artifacts),
+                          default_branch=default_branch, templates=rendered.templates,
+                          conflict_mode=conflict)
+    lock_sha = tree.blob_sha(LOCK_PATH)
+    lock = Lock.from_json(read_blob(client, repo, lock_sha), f"{repository}:{LOCK_PATH}") \
+        if lock_sha else None
+    known = _blob_shas([a.text for a in rendered.artifacts] + [
+        e.base for e in (lock.files.values() if lock else ()) if e.base is not None])
+    reader = TreeReader(client, repo, tree, known)
+    plan = plan_sync(rendered.artifacts, lock, reader.read, read_mode=reader.mode,
+                     conflict=conflict, restore=restore, templates=rendered.templates,
+                     spec_sha256=rendered.spec_sha256)
     changes: dict[str, bytes | None] = {}
-    conflicts: list[str] = []
-    unchanged = 0
-    for path, data in sorted(desired.items()):
-        current_sha = tree.blob_sha(path)
-        if current_sha == git_blob_sha(data):
-            unchanged += 1
-            continue
-        if current_sha is None or merge is None:
-            changes[path] = data
-            continue
-        merged = merge(path, read_blob(client, repo, current_sha))
-        if merged is None:
-            conflicts.append(path)
-        elif git_blob_sha(merged) != current_sha:
-            changes[path] = merged
-    return RemotePlan(repository, tree.sha, changes, tuple(conflicts), unchanged,
-                      _default_branch(spec_text))
+    modes: dict[str, int] = {}
+    for write in plan.file_writes():
+        if write.path != LOCK_PATH:
+            changes[write.path] = write.data
+            modes[write.path] = write.mode
+    # The lock alone changes when only its packing, mlgen's version or the template hash
+    # moved: that is no reason for a pull request. Record it when a file changes, when the
+    # repository has no lock yet, or when what a future merge relies on changed.
+    if changes or lock is None or dict(lock.files) != dict(plan.lock.files):
+        changes[LOCK_PATH] = plan.lock.to_json()
+        modes[LOCK_PATH] = 0o644
+    actions = tuple((a.path, a.action) for a in plan.actions if a.changes_disk)
+    return RemotePlan(
+        repository, tree.sha, changes, tuple(plan.conflicts),
+        sum(1 for a in plan.actions if not a.changes_disk), default_branch, modes, actions,
+        rendered.templates, lock.templates if lock else None, lock.mlgen_version if lock else "",
+        conflict, tuple(reader.downloaded))
 
 
-def _default_branch(spec_text: str) -> str | None:
+def _default_branch(spec_text: str, source: str) -> str | None:
     from .spec_loader import parse_spec
 
     try:
-        return parse_spec(spec_text).ci.github.default_branch
+        return parse_spec(spec_text, source).ci.github.default_branch
     except MlgenError:
         return None
 
 
+def _templates_line(t: TemplateSet | None) -> str:
+    if t is None:
+        return "none recorded"
+    text = f"mlgen {t.version}" + (f" (`{t.hash.removeprefix('sha256:')[:12]}`)" if t.hash else "")
+    return text + (f", overrides from {', '.join(f'`{o}`' for o in t.overrides)}"
+                   if t.overrides else "")
+
+
 def pr_body(plan: RemotePlan) -> str:
-    lines = ["mlgen re-rendered this repository's pipeline files from `mlgen.yaml`.", "",
-             f"Generator: mlgen {__version__}", "", "Changed files:"]
-    lines += [f"- `{p}`" + (" (deleted)" if d is None else "") for p, d in plan.changes.items()]
+    from .sync import ACTIONS
+
+    lines = ["mlgen re-rendered this repository's generated files from `mlgen.yaml` and merged "
+             "them with the edits made here, as `mlgen sync` does locally (merge base: what "
+             f"`{LOCK_PATH}` says mlgen generated last).", "",
+             f"- Generator: mlgen {__version__}",
+             f"- Templates: {_templates_line(plan.templates)}"]
+    if plan.previous_templates is not None:
+        lines.append(f"- Last sync: mlgen {plan.previous_mlgen or '?'}, templates "
+                     f"{_templates_line(plan.previous_templates)}")
+    lines += ["", "| file | change |", "| --- | --- |"]
+    for path, action in plan.actions:
+        lines.append(f"| `{path}` | {action}: {ACTIONS.get(action, action)} |")
+    rejects = [p for p in plan.changes if p.endswith(".rej")]
+    lines += [f"| `{p}` | the hunks of the new render that did not apply |" for p in rejects]
+    if LOCK_PATH in plan.changes:
+        lines.append(f"| `{LOCK_PATH}` | what mlgen generated, for the next merge |")
     if plan.conflicts:
-        lines += ["", ("Conflicts to resolve (your edits and the new templates overlap; the "
-                       "file was left as is):")] + [f"- `{p}`" for p in plan.conflicts]
+        how = ("the file keeps your version; apply the hunks in its `.rej` file by hand and "
+               "delete the `.rej`" if plan.conflict_mode == "rej" else
+               "edit out the `<<<<<<<` / `=======` / `>>>>>>>` markers")
+        lines += ["", "### Conflicts to resolve", "",
+                  "Your edits and the new render overlap here. Check out this branch "
+                  f"(`git fetch origin {_sync_branch()} && git checkout {_sync_branch()}`), "
+                  f"resolve ({how}), commit and push, then merge:", ""]
+        lines += [f"- [ ] `{p}`" for p in plan.conflicts]
     return "\n".join(lines)
 
 
+def _sync_branch() -> str:
+    from .integrations.github import SYNC_BRANCH
+
+    return SYNC_BRANCH
+
+
 def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = False,
-                      merge: Merge | None = None,
-                      render: Callable[[str], dict[str, bytes]] = render_remote,
-                      title: str = "mlgen: update generated pipeline files",
-                      base_branch: str | None = None) -> dict[str, object]:
+                      render: Render | None = None, conflict: str = "inline",
+                      restore: Collection[str] | bool = (),
+                      extra_templates: Sequence[Path] = (), title: str = TITLE,
+                      base_branch: str | None = None) -> dict[str, Any]:
     """`mlgen sync --pr` for one repository. Returns a JSON-able outcome."""
     from .integrations.github import open_or_update_sync_pr
 
-    plan = plan_remote(client, repository, base_branch or "HEAD", merge, render)
-    outcome: dict[str, object] = {"repository": repository, "changed": sorted(plan.changes),
-                                  "conflicts": list(plan.conflicts)}
+    plan = plan_remote(client, repository, base_branch or "HEAD", render, conflict=conflict,
+                       restore=restore, extra_templates=extra_templates)
+    outcome: dict[str, Any] = {"repository": repository, "changed": sorted(plan.changes),
+                               "conflicts": list(plan.conflicts),
+                               "files": {p: a for p, a in plan.actions}}
     if plan.up_to_date:
         return {**outcome, "status": "up-to-date"}
     if dry_run:
         return {**outcome, "status": "would-change"}
     result = open_or_update_sync_pr(client, repository, plan.changes, title, pr_body(plan),
                                     base_tree=plan.base_tree,
-                                    base_branch=base_branch or plan.default_branch)
+                                    base_branch=base_branch or plan.default_branch,
+                                    modes=plan.modes)
     return {**outcome, "status": result.action, "pr": result.pr_number, "url": result.pr_url,
             "commit": result.commit_sha}
+
+
+def synced_files(spec_text: str, render: Render) -> dict[str, bytes]:
+    """The generated files plus the lock a clean sync leaves, for seeding tests and benchmarks
+    with repositories that are already up to date."""
+    rendered = _adapt(render(spec_text), spec_text)
+    return {**{a.path: encode_text(a.text, False) for a in rendered.artifacts},
+            LOCK_PATH: _clean_lock(rendered)}

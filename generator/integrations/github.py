@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -292,27 +294,30 @@ def _stub(client: GitHubClient, kind: str, sha: str) -> Any:
 
 
 def create_commit(client: GitHubClient, repo: Repository, *, base_commit: str, base_tree: str,
-                  changes: dict[str, bytes | None], message: str) -> str:
+                  changes: dict[str, bytes | None], message: str,
+                  modes: Mapping[str, int] | None = None) -> str:
     """ONE commit holding every change on top of `base_commit` (Git Data API). Returns its SHA.
 
     Text goes inline in the tree request; only binary content needs its own blob request.
-    A None value deletes the path.
+    A None value deletes the path. `modes` gives a path's permission bits (0o755 makes it
+    executable in git); anything else is a plain file.
     """
     gh = client._gh_module
     elements = []
     for path in sorted(changes):
         data = changes[path]
+        mode = "100755" if (modes or {}).get(path, 0o644) & 0o111 else "100644"
         if data is None:
             elements.append(gh.InputGitTreeElement(path, "100644", "blob", sha=None))
             continue
         try:
             text = data.decode("utf-8")
-            elements.append(gh.InputGitTreeElement(path, "100644", "blob", content=text))
+            elements.append(gh.InputGitTreeElement(path, mode, "blob", content=text))
         except UnicodeDecodeError:
             encoded = base64.b64encode(data).decode()
             blob = client.call(f"create a blob in {repo.full_name}",
                                lambda e=encoded: repo.create_git_blob(e, "base64"), write=True)
-            elements.append(gh.InputGitTreeElement(path, "100644", "blob", sha=blob.sha))
+            elements.append(gh.InputGitTreeElement(path, mode, "blob", sha=blob.sha))
     tree = client.call(f"create a tree in {repo.full_name}",
                        lambda: repo.create_git_tree(elements, _stub(client, "tree", base_tree)),
                        write=True)
@@ -377,24 +382,40 @@ def open_or_update_pr(client: GitHubClient, repo: Repository, *, branch: str, ba
     return existing, "unchanged"
 
 
-def sync_marker(digest: str) -> str:
-    return f"<!-- mlgen:sync changes={digest} -->"
+def sync_marker(digest: str, commit: str = "") -> str:
+    return f"<!-- mlgen:sync changes={digest}" + (f" commit={commit}" if commit else "") + " -->"
+
+
+def _marker_fields(body: str) -> dict[str, str]:
+    match = re.search(r"<!-- mlgen:sync ([^>]*?) -->", body)
+    return dict(f.split("=", 1) for f in match.group(1).split() if "=" in f) if match else {}
 
 
 def open_or_update_sync_pr(client: GitHubClient, repo_name: str,
                            changes: dict[str, bytes | None], title: str, body: str, *,
                            base_tree: str | None = None, base_branch: str | None = None,
-                           branch: str = SYNC_BRANCH) -> SyncResult:
+                           branch: str = SYNC_BRANCH,
+                           modes: Mapping[str, int] | None = None) -> SyncResult:
     """Put `changes` (relative to the default branch) on `branch` as one commit, with its PR.
 
     `base_tree` is the tree SHA the changes were computed against (from `read_tree`): if the
     default branch moved since, we stop rather than revert someone's commit. A hidden marker
-    in the PR body records the changes, so a rerun with the same changes makes no write.
+    in the PR body records the changes and the commit mlgen made, so a rerun with the same
+    changes makes no write (checked before anything else is read), and a commit someone else
+    pushed to the branch (a conflict resolved by hand) is never forced away.
     """
     repo = client.repo(repo_name)
     if not changes:
         raise ValueError("open_or_update_sync_pr needs at least one change")
     existing = find_open_pr(client, repo, branch)
+    if existing is not None:
+        fields = _marker_fields(existing.body or "")
+        if base_tree is not None and fields.get("changes") == changes_digest(base_tree, changes):
+            return SyncResult("unchanged", existing.number, existing.html_url, existing.head.sha)
+        if fields.get("commit") and fields["commit"] != existing.head.sha:
+            raise GitHubError(f"sync of {repo_name}", 409,
+                              f"{branch} (pull request #{existing.number}) has commits mlgen did "
+                              "not make; merge or close that pull request, then run again")
     if base_branch is None:
         base_branch = existing.base.ref if existing else client.call(
             f"read {repo_name}", lambda: repo.default_branch)
@@ -403,14 +424,14 @@ def open_or_update_sync_pr(client: GitHubClient, repo_name: str,
     head_sha, head_tree = head.commit.sha, head.commit.commit.tree.sha
     if base_tree is not None and head_tree != base_tree:
         raise GitHubError(f"sync of {repo_name}", 409,
-                          f"{base_branch} moved while mlgen was comparing; run again")
+                          f"{base_branch} moved while mlgen was comparing (or is not the branch "
+                          "that was read); run again")
     digest = changes_digest(head_tree, changes)
-    marker = sync_marker(digest)
-    full_body = f"{body.rstrip()}\n\n{marker}\n"
-    if existing is not None and marker in (existing.body or ""):
+    if existing is not None and _marker_fields(existing.body or "").get("changes") == digest:
         return SyncResult("unchanged", existing.number, existing.html_url, existing.head.sha)
     commit = create_commit(client, repo, base_commit=head_sha, base_tree=head_tree,
-                           changes=changes, message=title)
+                           changes=changes, message=title, modes=modes)
+    full_body = f"{body.rstrip()}\n\n{sync_marker(digest, commit)}\n"
     set_branch(client, repo, branch, commit, exists=True if existing else None)
     pr, action = open_or_update_pr(client, repo, branch=branch, base=base_branch, title=title,
                                    body=full_body, existing=existing,

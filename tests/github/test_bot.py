@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
-from tests.github.test_publish import fake_render
+from tests.github.test_publish import fake_render, synced
 
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
@@ -87,7 +87,8 @@ def test_replays_are_remembered_across_restarts(tmp_path: Path) -> None:
 
 def test_pr_check_and_slash_sync_against_the_emulator(tmp_path: Path) -> None:
     with Emulator() as emu:
-        emu.add_repo("acme/b", {"mlgen.yaml": "name: b\n", "Jenkinsfile": "stale\n"},
+        # generated (and locked) for an older spec, never edited: /mlgen sync may replace it
+        emu.add_repo("acme/b", {**synced("name: stale\n"), "mlgen.yaml": "name: b\n"},
                      permissions={"dev": "write", "guest": "read"})
         emu.add_user("dev", "dev-token")
         emu.add_user("guest", "guest-token")

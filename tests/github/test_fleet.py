@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
-from tests.github.test_publish import fake_render
+from tests.github.test_publish import fake_render, synced
 
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
@@ -25,9 +25,9 @@ def sync(client: Any, repository: str, **kw: Any) -> dict[str, Any]:
 def test_fleet_dry_run_resume_and_report(tmp_path: Path) -> None:
     with Emulator() as emu:
         for i in range(6):
-            files = {"mlgen.yaml": f"name: r{i}\n"}
-            if i >= 2:  # r2..r5 already up to date
-                files.update({k: v.decode() for k, v in fake_render(files["mlgen.yaml"]).items()})
+            # r2..r5 already up to date; r0, r1 synced under an older name
+            files = synced(f"name: r{i}\n" if i >= 2 else "name: old\n")
+            files["mlgen.yaml"] = f"name: r{i}\n"
             emu.add_repo(f"org/r{i}", files, topics=["ml"])
         client = gh.connect(gh.Settings.from_env(
             {"GITHUB_TOKEN": DEFAULT_TOKEN, "GITHUB_API_URL": emu.url},

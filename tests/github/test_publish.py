@@ -27,6 +27,14 @@ def fake_render(spec_text: str) -> dict[str, bytes]:
             ".github/workflows/ci.yml": f"name: {name}\n".encode()}
 
 
+def synced(spec_text: str, render: Any = fake_render) -> dict[str, str]:
+    """A repository as a clean sync leaves it: spec, generated files and lock."""
+    from mlgen.github_sync import synced_files
+
+    return {"mlgen.yaml": spec_text,
+            **{p: d.decode() for p, d in synced_files(spec_text, render).items()}}
+
+
 @pytest.fixture()
 def emu() -> Any:
     with Emulator() as emulator:
@@ -46,7 +54,8 @@ def clone(emu: Emulator, repo: str, branch: str, dest: Path) -> Path:
 
 
 def test_sync_pr_is_one_commit_and_never_duplicated(emu: Emulator, tmp_path: Path) -> None:
-    emu.add_repo("acme/m", {"mlgen.yaml": "name: m\n", "Jenkinsfile": "old\n",
+    # synced under an older name: files mlgen generated and nobody edited since
+    emu.add_repo("acme/m", {**synced("name: old\n"), "mlgen.yaml": "name: m\n",
                             "src/train.py": "print()\n"})
     from mlgen.github_sync import sync_pull_request
 
@@ -69,9 +78,7 @@ def test_sync_pr_is_one_commit_and_never_duplicated(emu: Emulator, tmp_path: Pat
 
 
 def test_up_to_date_repository_costs_two_reads(emu: Emulator) -> None:
-    files = {"mlgen.yaml": "name: u\n", **{k: v.decode() for k, v in fake_render(
-        "name: u\n").items()}}
-    emu.add_repo("acme/u", files)
+    emu.add_repo("acme/u", synced("name: u\n"))
     from mlgen.github_sync import sync_pull_request
 
     outcome = sync_pull_request(client(emu), "acme/u", render=fake_render)
@@ -164,4 +171,6 @@ def test_real_templates_render_remotely(emu: Emulator) -> None:
     emu.add_repo("bank-ml/credit-risk", {"mlgen.yaml": EXAMPLE.read_text()})
     plan = plan_remote(client(emu), "bank-ml/credit-risk")
     assert "Jenkinsfile" in plan.changes and plan.default_branch == "main"
+    lock = plan.changes.pop(".mlgen/lock.json")
     assert plan.changes == render_remote(EXAMPLE.read_text())
+    assert lock is not None and b'"Jenkinsfile"' in lock  # the merge base of the next sync
