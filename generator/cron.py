@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import re
 
-_FIELDS = (
+_Field = tuple[str, int, int, dict[str, int]]
+
+_FIELDS: tuple[_Field, ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),

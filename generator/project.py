@@ -7,8 +7,8 @@ several separated by ':'), then the templates shipped with mlgen.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .errors import UsageError
 from .render import Artifact, make_environment

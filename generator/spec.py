@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 API_VERSION = "mlgen/v1"
 
@@ -52,7 +59,9 @@ GITHUB_REPO_RE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 BRANCH_RE = r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<!/)(?<!\.lock)$"
 DURATION_RE = r"^[1-9][0-9]*(m|h|d)$"
 
-TARGET_NAMES = ("jenkins", "github-actions", "docker", "kubernetes")
+TargetName = Literal["jenkins", "github-actions", "docker", "kubernetes"]
+TARGET_NAMES: tuple[TargetName, ...] = ("jenkins", "github-actions", "docker", "kubernetes")
+ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
 
 
 class Strict(BaseModel):
@@ -128,6 +137,12 @@ class Model(Strict):
     features: Features
     gate: Gate = Field(default_factory=Gate)
 
+    @model_validator(mode="after")
+    def _target_is_not_a_feature(self) -> Model:
+        if self.data.target in self.features.all:
+            raise ValueError(f"the target '{self.data.target}' is also listed as a feature")
+        return self
+
     @field_validator("stages")
     @classmethod
     def _commands_not_empty(cls, stages: dict[str, str]) -> dict[str, str]:
@@ -146,13 +161,17 @@ class Image(Strict):
     pip_index_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s'\"\\`$]+$")] | None = None
 
 
+def _default_requests() -> dict[ResourceName, str]:
+    return {"cpu": "500m", "memory": "512Mi"}
+
+
+def _default_limits() -> dict[ResourceName, str]:
+    return {"cpu": "1", "memory": "1Gi"}
+
+
 class Resources(Strict):
-    requests: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
-        default_factory=lambda: {"cpu": "500m", "memory": "512Mi"}
-    )
-    limits: dict[Literal["cpu", "memory", "ephemeral-storage"], Quantity] = Field(
-        default_factory=lambda: {"cpu": "1", "memory": "1Gi"}
-    )
+    requests: dict[ResourceName, Quantity] = Field(default_factory=_default_requests)
+    limits: dict[ResourceName, Quantity] = Field(default_factory=_default_limits)
 
 
 class Autoscaling(Strict):
@@ -306,7 +325,7 @@ class Spec(Strict):
     owner: str = Field("unknown", min_length=1, max_length=256)
     version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")] = "0.1.0"
     python: Literal["3.10", "3.11", "3.12", "3.13"] = "3.11"
-    targets: tuple[Literal["jenkins", "github-actions", "docker", "kubernetes"], ...] = TARGET_NAMES
+    targets: tuple[TargetName, ...] = TARGET_NAMES
     templates: str | None = Field(None, description="Folder of template overrides, layered over the built-ins.")
     outputs: Outputs = Field(default_factory=Outputs)
     model: Model
@@ -323,11 +342,6 @@ class Spec(Strict):
             raise ValueError("must not contain a NUL character")
         return value
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Spec:
-        if self.model.data.target in self.model.features.all:
-            raise ValueError(f"the target '{self.model.data.target}' is also listed as a feature")
-        return self
 
     # Derived values: kept here so every target agrees on them.
     @property

@@ -20,9 +20,9 @@ from .spec import (
     BRANCH_RE,
     DNS_LABEL_RE,
     DURATION_RE,
+    FEATURE_RE,
     GITHUB_REPO_RE,
     IMAGE_REF_RE,
-    FEATURE_RE,
     LABEL_KEY_RE,
     QUANTITY_RE,
     REL_PATH_RE,
@@ -213,8 +213,7 @@ def _message(error: Any) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '')}; got {error.get('input')!r}"[:300]
     msg = str(error["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = msg.removeprefix("Value error, ")
     return msg
 
 

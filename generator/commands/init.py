@@ -3,11 +3,16 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..cli import project_dir
 from ..errors import MlgenError, UsageError
+
+if TYPE_CHECKING:
+    from ..render import Artifact
+    from ..writer import FileWrite
 
 # Starting features per task; the scaffold's synthetic data generator produces exactly these.
 STARTERS = {
@@ -34,20 +39,22 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 @click.option("--description", default=None, help="One line about the model (free text).")
 @click.option("--owner", default=None, help="Owning team.")
 @click.option("--registry", default=None, help="Image registry host, e.g. registry.bank.internal.")
-@click.option("--non-interactive", is_flag=True, help="Ask nothing; use flags and defaults.")
+@click.option("--interactive/--non-interactive", default=None,
+              help="Ask for each answer (default when stdin is a terminal), or use flags and defaults.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
 @click.pass_context
 def command(ctx: click.Context, directory: Path | None, name: str | None, task: str | None,
             description: str | None, owner: str | None, registry: str | None,
-            non_interactive: bool, force: bool, templates: tuple[Path, ...]) -> int:
+            interactive: bool | None, force: bool, templates: tuple[Path, ...]) -> int:
     """Scaffold a model repository in DIRECTORY (default: the -C folder).
 
     Writes mlgen.yaml, a working scikit-learn project and every pipeline file.
     """
     root = directory if directory is not None else project_dir(ctx)
-    interactive = not non_interactive and sys.stdin.isatty()
+    if interactive is None:
+        interactive = sys.stdin.isatty()
     default_name = _slug(root.resolve().name)
     answers = {
         "name": name or (click.prompt("Model name", default=default_name) if interactive else default_name),
@@ -75,6 +82,18 @@ def command(ctx: click.Context, directory: Path | None, name: str | None, task: 
 
 def init_project(root: Path, answers: dict[str, str], force: bool = False,
                  extra_templates: tuple[Path, ...] = ()) -> list[str]:
+    from ..render import make_environment
+
+    starter = STARTERS[answers["task"]]
+    env = make_environment(list(extra_templates))
+    spec_text = env.get_template("scaffold/mlgen.yaml.j2").render(
+        **answers, package=answers["name"].replace("-", "_"), **starter)
+    return create_project(root, spec_text, force=force, extra_templates=extra_templates)
+
+
+def create_project(root: Path, spec_text: str, force: bool = False,
+                   extra_templates: tuple[Path, ...] = ()) -> list[str]:
+    """Write mlgen.yaml, the starter project and every pipeline file, all or nothing."""
     from ..commands.schema import schema_text
     from ..project import render_artifacts, template_dirs
     from ..render import make_environment
@@ -82,10 +101,6 @@ def init_project(root: Path, answers: dict[str, str], force: bool = False,
     from ..spec_loader import SPEC_FILENAME, parse_spec
     from ..writer import FileWrite, write_files
 
-    starter = STARTERS[answers["task"]]
-    env = make_environment(list(extra_templates))
-    spec_text = env.get_template("scaffold/mlgen.yaml.j2").render(
-        **answers, package=answers["name"].replace("-", "_"), **starter)
     spec = parse_spec(spec_text, str(root / SPEC_FILENAME))
     env = make_environment(template_dirs(spec, root, extra_templates))
     writes = [FileWrite(SPEC_FILENAME, spec_text.encode()),
@@ -106,7 +121,8 @@ def init_project(root: Path, answers: dict[str, str], force: bool = False,
     return [w.path for w in writes]
 
 
-def _lock_write(root: Path, rendered: list, used: dict[str, str], spec_text: str) -> object:
+def _lock_write(root: Path, rendered: list[Artifact], used: dict[str, str],
+                spec_text: str) -> FileWrite:
     from ..lock import LOCK_PATH, sha256_text, template_set
     from ..render import BUILTIN_TEMPLATES
     from ..sync import lock_after_render

@@ -21,7 +21,7 @@ def command(ctx: click.Context, stage: str, extra: tuple[str, ...]) -> int:
     return run_stage(project_dir(ctx), stage, extra)
 
 
-def run_stage(folder: "os.PathLike[str]", stage: str, extra: tuple[str, ...] = ()) -> int:
+def run_stage(folder: os.PathLike[str], stage: str, extra: tuple[str, ...] = ()) -> int:
     import shlex
     from pathlib import Path
 

@@ -5,7 +5,7 @@ or a server, so rendering is deterministic and testable alone.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jinja2
 

@@ -1,0 +1,1 @@
+"""credit-risk: the model's data, features and training entry point (see README.md)."""

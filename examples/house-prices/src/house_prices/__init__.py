@@ -1,0 +1,1 @@
+"""house-prices: the model's data, features and training entry point (see README.md)."""
