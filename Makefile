@@ -25,7 +25,7 @@ demo: $(BIN)/.installed-demo
 	$(BIN)/python scripts/demo.py
 
 test: $(BIN)/.installed-dev tools
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 tools:
 	bash scripts/install-tools.sh

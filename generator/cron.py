@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 _Field = tuple[str, int, int, dict[str, int]]
 
@@ -106,4 +107,4 @@ def max_interval_seconds(expression: str) -> int:
             fires.extend(hour_index * 60 + m for m in sorted(minutes))
     if len(fires) < 2:
         return 31 * 24 * 3600  # monthly or rarer: a month is the useful bound
-    return max(b - a for a, b in zip(fires, fires[1:])) * 60
+    return max(b - a for a, b in pairwise(fires)) * 60

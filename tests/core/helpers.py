@@ -14,7 +14,7 @@ def run_mlgen(*args: str, cwd: Path | None = None, input_text: str | None = None
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real console entry point in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "mlgen", *args], cwd=cwd, input=input_text,
-                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
                           timeout=120)
 
 

@@ -30,11 +30,12 @@ def test_wheel_contains_templates_and_no_generic_top_level_names(tmp_path: Path)
     subprocess.run([str(pip), "install", "-q", str(wheel)], check=True, capture_output=True)
     project = tmp_path / "p"
     result = subprocess.run([str(env_dir / "bin" / "mlgen"), "init", "--non-interactive",
-                             "--name", "wheel-check", str(project)], capture_output=True, text=True)
+                             "--name", "wheel-check", str(project)],
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert (project / "k8s" / "base" / "deployment.yaml").is_file()
     missing = subprocess.run([str(env_dir / "bin" / "mlgen"), "-C", str(project), "serve"],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
     # The base install has no model runtime: one line naming the extra, exit 2.
     assert missing.returncode == 2, missing.stderr
     assert "mlgen[runtime]" in missing.stderr
