@@ -33,8 +33,10 @@ _SPEC_THRESHOLDS = {"ks_pvalue": "ks", "chi2_pvalue": "chi2"}
                    "missing_rate, share (repeatable).")
 @click.option("--min-rows", type=int, help="Fewer values than this: feature not judged [100].")
 @click.option("--chunk-rows", type=int, help="Rows per streamed chunk (bounds memory) [250000].")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where drift-report.{json,md,html} go [spec: drift.report_dir].")
+@click.option("-o", "--report-dir", "--output-dir", "output_dir",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where drift-report.{json,md,html} go [spec: drift.report_dir]. The generated "
+                   "CronJob passes --report-dir.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
 @click.option("--pushgateway", help="Pushgateway URL [spec: drift.pushgateway].")
 @click.option("--textfile-dir", type=click.Path(file_okay=False, path_type=Path),
