@@ -50,7 +50,7 @@ class App:
         self.config = config
         self.loop = loop
         self.metrics_dir = metrics_dir
-        self.metrics = prom.WorkerMetrics(metrics_dir, slot)
+        self.metrics = prom.WorkerMetrics(metrics_dir, slot, config.workers)
         self.holder = ModelHolder(config.model_path, config.numeric, config.categorical, config.task)
         self.reqlog = reqlog
         self.max_body_bytes = config.max_body_bytes
@@ -71,6 +71,7 @@ class App:
     def connection_opened(self, conn: HttpConnection) -> None:
         self.connections.add(conn)
         self._idle += 1
+        self.metrics.set(prom.LAYOUT.connections, len(self.connections))
         if self.draining:
             conn.close()
 
@@ -78,6 +79,7 @@ class App:
         # Requests still in the batcher are answered into the void, which keeps `inflight` right.
         if conn in self.connections:
             self.connections.discard(conn)
+            self.metrics.set(prom.LAYOUT.connections, len(self.connections))
             if conn.idle:
                 self._idle -= 1
 

@@ -51,6 +51,7 @@ class _Layout:
         self.ready = self._take(1)
         self.inflight = self._take(1)
         self.alive = self._take(1)
+        self.connections = self._take(1)
 
     def _take(self, n: int) -> int:
         start = self.size
@@ -80,10 +81,15 @@ class WorkerMetrics:
 
     values: Any  # a float64 memoryview over the mapped file (typeshed types items as int)
 
-    def __init__(self, folder: Path, slot: int) -> None:
+    def __init__(self, folder: Path, slot: int, workers: int = 1) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self._mm, self.values = _open(folder / f"worker-{slot}.bin")
         self.values[LAYOUT.alive] = 1.0
+        self.values[LAYOUT.connections] = 0.0
+        self._folder = folder
+        self._slot = slot
+        self._workers = workers
+        self._siblings: dict[Path, tuple[mmap.mmap, Any]] = {}
 
     def request(self, route: str, status: int, seconds: float) -> None:
         r = _ROUTE_INDEX.get(route, len(ROUTES) - 1)
@@ -121,7 +127,28 @@ class WorkerMetrics:
             v[base + len(bounds) + 1] += x
             v[base + len(bounds) + 2] += 1.0
 
+    def sibling_connections(self) -> list[float]:
+        """Open connections of the other live workers (for balancing accepts)."""
+        out = []
+        if len(self._siblings) < self._workers - 1:  # map the siblings' files once they exist
+            for path in self._folder.glob("worker-*.bin"):
+                if path.name != f"worker-{self._slot}.bin" and path not in self._siblings:
+                    try:
+                        if path.stat().st_size == LAYOUT.size * 8:
+                            self._siblings[path] = _open(path)
+                    except OSError:
+                        continue
+        for _, view in self._siblings.values():
+            if view[LAYOUT.alive]:
+                out.append(view[LAYOUT.connections])
+        return out
+
     def close(self) -> None:
+        for mm, view in self._siblings.values():
+            view.release()
+            mm.close()
+        self._siblings.clear()
+        self.values[LAYOUT.connections] = 0.0
         self.values[LAYOUT.alive] = 0.0
         self.values[LAYOUT.ready] = 0.0
         self.values[LAYOUT.inflight] = 0.0

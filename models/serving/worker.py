@@ -35,6 +35,7 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     require_extra("httptools", "runtime", "mlgen serve")
     require_extra("sklearn", "runtime", "mlgen serve")
     from . import metrics as prom
+    from .accept import BalancedAcceptor
     from .app import App
     from .protocol import HttpConnection
     from .reqlog import RequestLogger
@@ -55,8 +56,9 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     # still answers 503 to the requests the kernel hands it. A missing or broken artifact does
     # not block start-up: the worker serves (not ready) and the watcher below keeps polling.
     _check_model(app, prom)
-    server = loop.run_until_complete(
-        loop.create_server(lambda: HttpConnection(app), sock=sock, backlog=2048))
+    acceptor = BalancedAcceptor(loop, sock, lambda: HttpConnection(app),
+                                lambda: len(app.connections), app.metrics, config.workers)
+    acceptor.start()
     stop: asyncio.Future[str] = loop.create_future()
 
     def request_stop(reason: str) -> None:
@@ -98,7 +100,7 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
     reason = loop.run_until_complete(stop)
 
     # Graceful shutdown: no new connections, readiness 503, answer what is in flight, leave.
-    server.close()
+    acceptor.close()
     drained = app.begin_drain()
     log.info("worker %d: %s, draining %d in-flight request(s)", slot, reason, app.inflight)
     try:
