@@ -172,3 +172,26 @@ def test_serve_without_spec_needs_model_and_does_not_import_the_runtime(tmp_path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr
     assert "give --model PATH" in out.stderr
+
+
+def test_a_busier_worker_steps_back_from_accepting_but_not_forever(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgen.models.serving import accept
+    from mlgen.models.serving import metrics as prom
+
+    idle, busy = prom.WorkerMetrics(tmp_path, 0, workers=2), prom.WorkerMetrics(tmp_path, 1, workers=2)
+    idle.set(prom.LAYOUT.connections, 2)
+    open_here = [3]
+    acceptor = accept.BalancedAcceptor(None, None, None, lambda: open_here[0], busy, 2)  # type: ignore[arg-type]
+    now = [100.0]
+    monkeypatch.setattr(accept.time, "monotonic", lambda: now[0])
+    assert acceptor._step_back()  # 3 here, 2 there: let the sibling take it
+    now[0] += accept.MAX_DEFER_S + 0.001
+    assert not acceptor._step_back()  # nobody did: accept anyway
+    acceptor._deferred_since = None
+    open_here[0] = 2
+    assert not acceptor._step_back()  # even: accept
+    idle.close()  # a stopped sibling does not count
+    open_here[0] = 9
+    assert not acceptor._step_back()
+    busy.close()
