@@ -114,7 +114,8 @@ def run_fleet(client: Any, entries: list[dict[str, str]], options: FleetOptions,
         except MlgenError as exc:
             outcome = {"repository": entry["repository"], "status": "failed", "error": str(exc)}
         outcome["seconds"] = round(time.monotonic() - t0, 3)
-        state.record(outcome)
+        if not options.dry_run:  # a dry run changed nothing, so it must not mark work done
+            state.record(outcome)
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
@@ -151,10 +152,85 @@ def summarize(outcomes: list[dict[str, Any]]) -> dict[str, int]:
 def summary_table(outcomes: list[dict[str, Any]]) -> str:
     rows = [("repository", "status", "pull request / error")]
     for o in sorted(outcomes, key=lambda o: str(o["repository"])):
-        if o.get("status") != "up-to-date":
+        if o.get("status") != "up-to-date" or o.get("conflicts"):
+            conflicts = len(o.get("conflicts") or ())
             rows.append((str(o["repository"]), str(o.get("status")),
-                         str(o.get("url") or o.get("error") or "")))
+                         str(o.get("url") or o.get("error") or "")
+                         + (f" ({conflicts} conflict(s) to resolve)" if conflicts else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     totals = ", ".join(f"{v} {k}" for k, v in summarize(outcomes).items())
     return "\n".join(lines + [f"total: {totals}"])
+
+
+# ---------------------------------------------------------------------- `mlgen sync --pr`
+
+
+@dataclass(frozen=True)
+class RemoteRequest:
+    """What `mlgen sync --pr` was asked, as parsed by the command."""
+
+    repository: str | None = None  # one repository, or
+    fleet: Path | None = None  # a fleet file
+    dry_run: bool = False
+    conflict: str = "inline"
+    restore: tuple[str, ...] | bool = ()
+    templates: tuple[Path, ...] = ()
+    as_json: bool = False
+    concurrency: int = 4
+    state_path: Path | None = None
+    report_path: Path | None = None
+
+
+def run_remote_sync(request: RemoteRequest, client: Any = None,
+                    render: Callable[[str], Any] | None = None) -> tuple[int, str, str]:
+    """Sync one repository or a fleet. Returns (exit code, stdout text, stderr text)."""
+    from functools import partial
+
+    from .github_sync import sync_pull_request
+    from .integrations.github import connect
+
+    client = client or connect()
+    sync = partial(sync_pull_request, render=render, conflict=request.conflict,
+                   restore=request.restore, extra_templates=request.templates)
+    if request.fleet is not None:
+        outcomes = run_fleet(client, read_fleet_file(request.fleet), FleetOptions(
+            request.concurrency, request.dry_run, request.state_path, request.report_path), sync,
+            progress=sys.stderr)  # looked up now, not when the module was imported
+        failed = [o for o in outcomes if o.get("status") == "failed"]
+        out = (json.dumps({"summary": summarize(outcomes), "repositories": outcomes}, indent=2)
+               if request.as_json else summary_table(outcomes))
+        return (1 if failed else 0), out, ""
+    if not request.repository:
+        raise UsageError("which GitHub repository? pass --repo OWNER/NAME")
+    outcome = sync(client, request.repository, dry_run=request.dry_run)
+    conflicts = list(outcome.get("conflicts") or ())
+    code = 1 if conflicts else 0
+    if request.as_json:
+        return code, json.dumps(outcome, indent=2), ""
+    return code, _outcome_text(outcome), _conflicts_text(outcome)
+
+
+def _outcome_text(o: dict[str, Any]) -> str:
+    from .sync import ACTIONS
+
+    status = str(o["status"])
+    head = {"up-to-date": "already up to date; nothing to do",
+            "would-change": "would open or update a pull request (dry run: nothing written)",
+            "created": f"opened pull request #{o.get('pr')} {o.get('url')}",
+            "updated": f"updated pull request #{o.get('pr')} {o.get('url')}",
+            "unchanged": f"pull request #{o.get('pr')} already holds these changes {o.get('url')}",
+            }.get(status, status)
+    lines = [f"{o['repository']}: {head}"]
+    for path, action in sorted((o.get("files") or {}).items()):
+        lines.append(f"{action:>10}  {path}: {ACTIONS.get(action, action)}")
+    return "\n".join(lines)
+
+
+def _conflicts_text(o: dict[str, Any]) -> str:
+    conflicts = list(o.get("conflicts") or ())
+    if not conflicts:
+        return ""
+    where = f"on branch mlgen/sync (pull request #{o['pr']})" if o.get("pr") else "after the sync"
+    return (f"{len(conflicts)} file(s) need you {where}: {', '.join(conflicts)}. Resolve them "
+            "there, or re-run with --conflict ours|theirs.")

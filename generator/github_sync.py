@@ -37,7 +37,7 @@ class RemoteRender:
     """What mlgen generates for one spec text, with the fingerprints the lock records."""
 
     artifacts: tuple[Artifact, ...]
-    templates: TemplateSet = TemplateSet()
+    templates: TemplateSet = field(default_factory=TemplateSet)
     spec_sha256: str = ""
 
 
@@ -245,9 +245,9 @@ def _templates_line(t: TemplateSet | None) -> str:
 def pr_body(plan: RemotePlan) -> str:
     from .sync import ACTIONS
 
-    lines = ["mlgen re-rendered this repository's generated files from `mlgen.yaml` and merged "
-             "them with the edits made here, as `mlgen sync` does locally (merge base: what "
-             f"`{LOCK_PATH}` says mlgen generated last).", "",
+    lines = [("mlgen re-rendered this repository's generated files from `mlgen.yaml` and merged "
+              "them with the edits made here, as `mlgen sync` does locally (merge base: what "
+              f"`{LOCK_PATH}` says mlgen generated last)."), "",
              f"- Generator: mlgen {__version__}",
              f"- Templates: {_templates_line(plan.templates)}"]
     if plan.previous_templates is not None:
@@ -265,9 +265,9 @@ def pr_body(plan: RemotePlan) -> str:
                "delete the `.rej`" if plan.conflict_mode == "rej" else
                "edit out the `<<<<<<<` / `=======` / `>>>>>>>` markers")
         lines += ["", "### Conflicts to resolve", "",
-                  "Your edits and the new render overlap here. Check out this branch "
-                  f"(`git fetch origin {_sync_branch()} && git checkout {_sync_branch()}`), "
-                  f"resolve ({how}), commit and push, then merge:", ""]
+                  ("Your edits and the new render overlap here. Check out this branch "
+                   f"(`git fetch origin {_sync_branch()} && git checkout {_sync_branch()}`), "
+                   f"resolve ({how}), commit and push, then merge:"), ""]
         lines += [f"- [ ] `{p}`" for p in plan.conflicts]
     return "\n".join(lines)
 

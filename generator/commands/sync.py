@@ -9,7 +9,7 @@ from types import FrameType
 import click
 
 from ..cli import project_dir
-from ..errors import EXIT_FAILURE, EXIT_OK
+from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 
 
 @click.command("sync")
@@ -26,16 +26,50 @@ from ..errors import EXIT_FAILURE, EXIT_OK
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--pr", is_flag=True, help="Sync the GitHub repository instead of this folder: "
+              "the same merge, as one commit on branch mlgen/sync and its pull request.")
+@click.option("--repo", default=None, metavar="OWNER/NAME", help="With --pr: the repository "
+              "(default: $GITHUB_REPOSITORY, else ci.github.repository in mlgen.yaml).")
+@click.option("--fleet", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, metavar="FILE", help="With --pr: every repository in FILE (a YAML "
+              "or JSON list of OWNER/NAME, or org: and topic:).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
+              help="With --fleet: repositories synced at once.")
+@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="With --fleet: resume file; a rerun skips what it records.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="With --fleet: write the JSON report here.")
 @click.pass_context
 def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
             restore: tuple[str, ...], restore_all: bool, templates: tuple[Path, ...],
-            as_json: bool) -> int:
+            as_json: bool, pr: bool, repo: str | None, fleet: Path | None, concurrency: int,
+            state_path: Path | None, report_path: Path | None) -> int:
     """Re-render from mlgen.yaml and update the files, merging your edits three ways.
 
     Files you never edited are replaced; edited files get a three-way merge (base: what mlgen
     generated last, from .mlgen/lock.json); overlaps get conflict markers and exit 1. Files you
-    deleted stay deleted. Writes all files or none.
+    deleted stay deleted. Writes all files or none. With --pr (and --fleet), the same happens
+    on GitHub: one commit on branch mlgen/sync and one pull request per repository.
     """
+    if pr or fleet or repo:
+        from ..github_fleet import RemoteRequest, run_remote_sync
+        from ._github_common import resolve_repository
+
+        if not pr:
+            raise UsageError("--repo and --fleet sync GitHub repositories: add --pr")
+        if show_diff:
+            raise UsageError("--diff reads local files; with --pr use --dry-run --json")
+        code, out, err = run_remote_sync(RemoteRequest(
+            repository=None if fleet else resolve_repository(repo, project_dir(ctx)),
+            fleet=fleet, dry_run=dry_run, conflict=conflict,
+            restore=True if restore_all else tuple(restore), templates=templates,
+            as_json=as_json, concurrency=concurrency, state_path=state_path,
+            report_path=report_path))
+        if out:
+            click.echo(out)
+        if err:
+            click.echo(err, err=True)
+        return code
     from ..lock import LOCK_PATH
     from ..sync import ACTIONS, apply_sync, plan_project, unified_diff
 
