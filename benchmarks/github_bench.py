@@ -1,16 +1,21 @@
 """GitHub fleet sync benchmark: requests per repository and wall time, against the emulator.
 
 500 repositories (400 up to date, 100 needing a change), 20 ms emulator latency per request.
-mlgen compares by git blob SHA from one recursive tree read; the peer is the straightforward
+Each repository is an `mlgen init` project (its own name) rendered with the real templates and
+synced; a changed one has had its spec changed since (serve.port), as a template rollout or a
+spec edit leaves it. mlgen plans exactly as local `mlgen sync` does (lock as merge base),
+comparing by git blob SHA from one recursive tree read; the peer is the straightforward
 script a team would otherwise write: read the tree, then download every generated file to
 compare contents. Both run in the same process on the same emulator.
 
     .venv/bin/python benchmarks/github_bench.py [--repos 500] [--changed 100] [--rounds 3]
+                                                [--render real|stub]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,31 +25,39 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlgen.github_fleet import FleetOptions, run_fleet, summary_table
-from mlgen.github_sync import sync_pull_request
+from mlgen.github_sync import render_remote, sync_pull_request, synced_files
 from mlgen.integrations import github as gh
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
 
 GENERATED = ("Jenkinsfile", ".github/workflows/ci.yml", ".github/workflows/drift.yml",
              "Dockerfile", "k8s/base/deployment.yaml", "k8s/base/kustomization.yaml")
+RENDER: Any = None  # None: the real renderer; else the stand-in below
 
 
-def render(spec_text: str) -> dict[str, bytes]:
-    """A stand-in renderer (the benchmark measures GitHub traffic, not Jinja)."""
+def stub_render(spec_text: str) -> dict[str, bytes]:
+    """A stand-in renderer (--render stub: measures GitHub traffic only, not Jinja)."""
     name = spec_text.split("name:")[1].split()[0]
-    version = "2" if "v2" in spec_text else "1"
-    return {p: f"# generated for {name} by template v{version}\n{p}\n".encode()
-            for p in GENERATED}
+    port = spec_text.split("port:")[1].split()[0] if "port:" in spec_text else "8080"
+    return {p: f"# generated for {name} on port {port}\n{p}\n".encode() for p in GENERATED}
 
 
-def seed(emu: Emulator, repos: int, changed: int) -> list[dict[str, str]]:
+def base_spec() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "mlgen", "init", f"{tmp}/p", "--non-interactive",
+                        "--name", "model-x"], check=True, capture_output=True)
+        return Path(f"{tmp}/p/mlgen.yaml").read_text()
+
+
+def seed(emu: Emulator, repos: int, changed: int, spec: str) -> list[dict[str, str]]:
     entries = []
     for i in range(repos):
         name = f"fleet/model-{i:03d}"
-        stale = i < changed
-        spec = f"name: model-{i:03d}\n# template {'v2' if stale else 'v1'}\n"
-        files = {p: d.decode() for p, d in render(f"name: model-{i:03d}\n").items()}
-        emu.add_repo(name, {"mlgen.yaml": spec, "src/train.py": "print('train')\n", **files})
+        own = spec.replace("model-x", f"model-{i:03d}")
+        files = {p: d for p, d in synced_files(own, RENDER).items()}
+        if i < changed:  # the spec moved on since the last sync
+            own = own.replace("port: 8080", "port: 9090")
+        emu.add_repo(name, {"mlgen.yaml": own, "src/train.py": "print('train')\n", **files})
         entries.append({"repository": name, "branch": "main"})
     return entries
 
@@ -54,7 +67,7 @@ def naive_sync(client: gh.GitHubClient, repository: str, **kw: Any) -> dict[str,
     repo = client.repo(repository)
     tree = gh.read_tree(client, repo, kw.get("base_branch") or "HEAD")
     spec = gh.read_blob(client, repo, tree.blob_sha("mlgen.yaml") or "")
-    desired = render(spec.decode())
+    desired = (RENDER or render_remote)(spec.decode())
     differ = [p for p, data in desired.items()
               if (sha := tree.blob_sha(p)) is None or gh.read_blob(client, repo, sha) != data]
     return {"repository": repository, "status": "would-change" if differ else "up-to-date"}
@@ -63,7 +76,7 @@ def naive_sync(client: gh.GitHubClient, repository: str, **kw: Any) -> dict[str,
 def one_round(args: argparse.Namespace) -> dict[str, float]:
     with Emulator() as emu:
         t0 = time.perf_counter()
-        entries = seed(emu, args.repos, args.changed)
+        entries = seed(emu, args.repos, args.changed, args.spec)
         seed_s = time.perf_counter() - t0
         emu.faults(latency_ms=args.latency_ms)
         client = gh.connect(gh.Settings.from_env(
@@ -71,7 +84,7 @@ def one_round(args: argparse.Namespace) -> dict[str, float]:
             seconds_between_writes=args.write_interval))
 
         def sync(c: Any, repository: str, **kw: Any) -> dict[str, Any]:
-            return sync_pull_request(c, repository, render=render, **kw)
+            return sync_pull_request(c, repository, render=RENDER, **kw)
 
         out: dict[str, float] = {"seed_s": seed_s}
         with tempfile.TemporaryDirectory() as tmp:
@@ -94,14 +107,15 @@ def one_round(args: argparse.Namespace) -> dict[str, float]:
                     assert not failed, failed[:3]
         # requests per kind of repository, each measured on its own
         emu.reset_counts()
-        sync_pull_request(client, entries[-1]["repository"], render=render, base_branch="main")
+        sync_pull_request(client, entries[-1]["repository"], render=RENDER, base_branch="main")
         out["per_uptodate"] = sum(emu.counts().values())
         # a changed repository, fresh: re-seed one with the stale spec under a new name
         fresh = "solo/changed"
-        emu.add_repo(fresh, {"mlgen.yaml": "name: solo\n# template v2\n",
-                             **{p: d.decode() for p, d in render("name: solo\n").items()}})
+        solo = args.spec.replace("model-x", "solo")
+        emu.add_repo(fresh, {**synced_files(solo, RENDER),
+                             "mlgen.yaml": solo.replace("port: 8080", "port: 9090")})
         emu.reset_counts()
-        sync_pull_request(client, fresh, render=render, base_branch="main")
+        sync_pull_request(client, fresh, render=RENDER, base_branch="main")
         out["per_changed"] = sum(emu.counts().values())
         out["per_changed_writes"] = sum(v for k, v in emu.counts().items() if k != "GET")
         emu.reset_counts()
@@ -129,7 +143,12 @@ def main() -> int:
                         help="minimum seconds between mutating requests (GitHub asks 1.0; the "
                              "benchmark measures traffic, so 0 by default)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--render", choices=("real", "stub"), default="real",
+                        help="the real templates (default) or a stand-in renderer")
     args = parser.parse_args()
+    global RENDER
+    RENDER = None if args.render == "real" else stub_render
+    args.spec = base_spec() if args.render == "real" else "name: model-x\nport: 8080\n"
     rounds = [one_round(args) for _ in range(args.rounds)]
 
     def med(key: str) -> float:
@@ -138,7 +157,7 @@ def main() -> int:
     n, changed = args.repos, args.changed
     print(f"\nGitHub fleet sync: {n} repositories ({n - changed} up to date, {changed} "
           f"changed), {args.latency_ms:g} ms latency, {args.concurrency} workers, "
-          f"median of {args.rounds} round(s)\n")
+          f"{args.render} renderer, median of {args.rounds} round(s)\n")
     rows = [
         ("requests per up-to-date repository (target <= 2)", f"{med('per_uptodate'):.0f}", ""),
         ("requests per changed repository incl. PR (target <= 8)",

@@ -303,9 +303,10 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
             "commit": result.commit_sha}
 
 
-def synced_files(spec_text: str, render: Render) -> dict[str, bytes]:
+def synced_files(spec_text: str, render: Render | None = None) -> dict[str, bytes]:
     """The generated files plus the lock a clean sync leaves, for seeding tests and benchmarks
-    with repositories that are already up to date."""
-    rendered = _adapt(render(spec_text), spec_text)
+    with repositories that are already up to date (render None: the real renderer)."""
+    rendered = (render_spec(spec_text, SPEC_PATH, lambda path: None) if render is None
+                else _adapt(render(spec_text), spec_text))
     return {**{a.path: encode_text(a.text, False) for a in rendered.artifacts},
             LOCK_PATH: _clean_lock(rendered)}
