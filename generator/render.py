@@ -6,9 +6,12 @@ pass every free-text value through the filter of the language it lands in.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shlex
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -51,9 +54,49 @@ def make_environment(overrides: Iterable[Path] = ()) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.bytecode_cache = _bytecode_cache(env)
     env.filters.update(FILTERS)
     env.globals["mlgen_version"] = __version__
     return env
+
+
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """A cache that can only make rendering faster: a full disk or a read-only cache is ignored."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (compiling is most of a cold render's Jinja time).
+
+    Jinja checks each entry against the template's source, so edited templates and overrides
+    recompile; the file names carry a fingerprint of the options that change the compiled code,
+    so a changed environment never reads old bytecode. Entries are unpickled, so the folder must
+    be the user's own and closed to others; otherwise (or with MLGEN_NO_CACHE=1) no cache.
+    """
+    if os.environ.get("MLGEN_NO_CACHE") or not hasattr(os, "getuid"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "mlgen", "jinja")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    options = (jinja2.__version__, env.block_start_string, env.block_end_string,
+               env.variable_start_string, env.variable_end_string, env.comment_start_string,
+               env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
+               env.trim_blocks, env.lstrip_blocks, env.newline_sequence,
+               env.keep_trailing_newline, env.optimized, repr(env.autoescape),
+               sorted(env.extensions))
+    fingerprint = hashlib.sha256(repr(options).encode()).hexdigest()[:12]
+    return _QuietBytecodeCache(folder, f"{fingerprint}-%s.cache")
 
 
 # ---- filters: one per target language -------------------------------------------------------
