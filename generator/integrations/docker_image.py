@@ -23,7 +23,7 @@ from ..errors import MlgenError, require_extra
 Printer = Callable[[str], None]
 
 # "STEP 3/12: RUN ..." (buildah, podman) and "Step 3/12 : RUN ..." (Docker's builder).
-_STEP_RE = re.compile(r"^(?:STEP|Step) (\d+)/(\d+)\s*:")
+_STEP_RE = re.compile(r"^(?:\[\d+/\d+\] )?(?:STEP|Step) (\d+)/(\d+)\s*:")
 # "<tag>: digest: sha256:... size: N", the line Docker's and podman's pushes both end with.
 _DIGEST_RE = re.compile(r"(sha256:[a-f0-9]{64})")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

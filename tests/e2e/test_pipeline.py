@@ -1,0 +1,368 @@
+"""End to end, for real: scaffold → train → `mlgen build` → `mlgen push` → the dev overlay's
+Deployment under `podman kube play` → probes, V2 inference and /predict → the drift CronJob's
+job as a pod.
+
+Nothing is mocked: the docker SDK talks to podman's Docker-compatible API, the image goes to a
+real registry on loopback, the pod pulls it back by the digest `mlgen deploy` pins, and the
+probe paths and ports are read from the rendered manifest. See tests/images/podman_env.py for
+the setup and /work/shared/reference/containers.md for why each setting is there.
+
+Run alone: `pytest tests/e2e` (about 5 minutes on 2 cores; most of it is pip inside the build).
+Without podman it skips with the reason, unless MLGEN_E2E_REQUIRED=1 (CI) makes that a failure.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import kubeplay
+from tests.images.podman_env import (
+    Containers,
+    containers_env,
+    ensure_base_image,
+    free_port,
+    require_tools,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NAME = "mlgen-e2e"  # fixed, so a rerun on a developer machine reuses podman's layer cache
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+TIMINGS: dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    wheel: Path
+    env: dict[str, str]
+
+    def mlgen(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_mlgen("-C", str(self.root), *args, env=self.env, timeout=timeout, check=check)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    image: str
+    tag: str
+    digest: str
+    image_id: str
+    size: int
+    revision: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Running:
+    docs: list[dict[str, Any]]
+    probes: kubeplay.Probes
+    base_url: str
+    pod_id: str
+    volume: str
+
+
+def run_mlgen(*args: str, env: dict[str, str], timeout: float = 900,
+              check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, "-m", "mlgen", *args], env=env, capture_output=True,
+                         text=True, timeout=timeout, check=False)
+    if check and out.returncode != 0:
+        raise AssertionError(f"mlgen {' '.join(args)} exited {out.returncode}\n"
+                             f"stdout:\n{out.stdout[-4000:]}\nstderr:\n{out.stderr[-6000:]}")
+    return out
+
+
+class timed:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.start = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        TIMINGS[self.name] = time.monotonic() - self.start
+
+
+@pytest.fixture(scope="module")
+def box() -> Iterator[Containers]:
+    require_tools("buildah", "debootstrap", "kubectl")
+    start = time.monotonic()
+    with containers_env() as containers:
+        yield containers
+    TIMINGS["total"] = time.monotonic() - start
+    summary = ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items())
+    print(f"\ne2e timings: {summary}")
+
+
+@pytest.fixture(scope="module")
+def project(box: Containers, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    work = tmp_path_factory.mktemp("e2e")
+    with timed("base image"):
+        base = ensure_base_image(box)
+    with timed("mlgen wheel"):
+        wheel = build_wheel(work / "dist")
+    root = work / NAME
+    env = dict(box.env)
+    run_mlgen("init", str(root), "--name", NAME, "--registry", box.registry,
+              "--non-interactive", env=env)
+    set_spec_values(root / "mlgen.yaml", {
+        ("image", "base"): base,
+        # Log every row so a few hundred requests give the drift job enough to judge.
+        ("serve", "request_log", "sample_rate"): 1.0,
+    })
+    proj = Project(root=root, wheel=wheel, env=env)
+    proj.mlgen("render")
+    with timed("train"):
+        for stage in ("data", "train"):
+            proj.mlgen("run", stage)
+    assert (root / "artifacts" / "model.joblib").is_file()
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid", "commit", "-qm", "e2e")
+    return proj
+
+
+@pytest.fixture(scope="module")
+def pushed(box: Containers, project: Project) -> Iterator[Pushed]:
+    with timed("mlgen build"):
+        built = project.mlgen("build", "--ca-bundle", str(CA_BUNDLE), "--wheel", str(project.wheel),
+                              "--tag", "e2e", "--json")
+    result = json.loads(built.stdout)
+    try:
+        assert not (project.root / ".mlgen/build/ca.crt").exists(), "the CA bundle outlived the build"
+        assert not list((project.root / ".mlgen/build/wheels").glob("*.whl")), "the wheel stayed"
+        with timed("mlgen push"):
+            project.mlgen("push", "--tag", "e2e", "--digest-file", str(project.root / "reports/image.json"))
+        record = json.loads((project.root / "reports/image.json").read_text())
+        yield Pushed(image=record["image"], tag=record["tag"], digest=record["digest"],
+                     image_id=result["id"], size=result["size"], revision=result["revision"],
+                     tags=tuple(result["tags"]))
+    finally:
+        box.podman("rmi", "-f", result["id"], check=False)
+
+
+@pytest.fixture(scope="module")
+def running(box: Containers, project: Project, pushed: Pushed) -> Iterator[Running]:
+    rendered = project.mlgen("deploy", "dev", "--digest-file", str(project.root / "reports/image.json"), "--dry-run")
+    docs = kubeplay.load(rendered.stdout)
+    probes = kubeplay.probes(docs)
+    port = free_port()
+    play_file = project.root / "reports" / "play-server.yaml"
+    play_file.write_text(kubeplay.server_play(docs, port))
+    volume = kubeplay.claim_name(docs)
+    box.podman("volume", "rm", "-f", volume, check=False)  # a crashed earlier run's leftover
+    pod_id = ""
+    try:
+        with timed("kube play"):
+            out = box.podman("kube", "play", str(play_file), timeout=600)
+            pod_id = _ids_after(out.stdout, "Pod:")[0]
+            container = _ids_after(out.stdout, "Container:")[0]
+        base_url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            state = _exited(box, container)
+            if state is not None:
+                logs = box.podman("logs", container, check=False)
+                raise AssertionError(f"the server container exited ({state.get('ExitCode')}):\n"
+                                     f"{logs.stdout[-4000:]}\n{logs.stderr[-4000:]}")
+            return http_get(base_url + probes.ready_path)[0] == 200
+
+        with timed("ready"):
+            # As long as the manifest's startup probe would wait, and no longer.
+            wait_until(ready, probes.startup_seconds, f"{probes.ready_path} to answer 200",
+                       interval=1.0)
+        yield Running(docs=docs, probes=probes, base_url=base_url, pod_id=pod_id, volume=volume)
+    finally:
+        if pod_id:
+            box.podman("pod", "rm", "-f", pod_id, check=False)
+        box.podman("volume", "rm", "-f", volume, check=False)
+
+
+# ---- the tests ----------------------------------------------------------------------------------
+
+
+def test_build_tags_labels_and_pushed_digest(box: Containers, project: Project, pushed: Pushed) -> None:
+    revision = git(project.root, "rev-parse", "HEAD").strip()
+    assert pushed.revision == revision
+    tags = {ref.rpartition(":")[2] for ref in pushed.tags}
+    assert tags == {"0.1.0", revision[:12], "e2e"}, "version and revision tags, never only latest"
+    labels = json.loads(box.podman("image", "inspect", pushed.image_id).stdout)[0]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == revision
+    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    assert labels["org.opencontainers.image.title"] == NAME
+    listed = json.loads(box.registry_get(f"/v2/{NAME}/tags/list"))
+    assert "e2e" in listed["tags"]
+    # The digest mlgen recorded is the one the registry serves for the tag.
+    request = urllib.request.Request(
+        f"http://{box.registry}/v2/{NAME}/manifests/e2e", method="HEAD",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                           "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.headers["Docker-Content-Digest"] == pushed.digest
+    assert pushed.image == f"{box.registry}/{NAME}"
+    print(f"\nimage size: {pushed.size / 1e6:.0f} MB ({pushed.size} bytes)")
+
+
+def test_deploy_pins_every_workload_to_the_digest(running: Running, pushed: Pushed) -> None:
+    assert kubeplay.images(running.docs) == {f"{pushed.image}@{pushed.digest}"}
+
+
+def test_pod_serves_probes_inference_and_predict(running: Running, project: Project) -> None:
+    status, _ = http_get(running.base_url + running.probes.live_path)
+    assert status == 200
+    status, _ = http_get(running.base_url + running.probes.ready_path)
+    assert status == 200
+    rows = training_rows(project, 3)
+    spec_features = features(project)
+    status, body = http_post(running.base_url + "/predict", {"instances": rows})
+    assert status == 200, body
+    assert len(body["predictions"]) == 3
+    inputs = [{"name": f, "shape": [len(rows)],
+               "datatype": "FP64" if f in spec_features["numeric"] else "BYTES",
+               "data": [r[f] for r in rows]} for f in spec_features["all"]]
+    status, body = http_post(f"{running.base_url}/v2/models/{NAME}/infer", {"inputs": inputs})
+    assert status == 200, body
+    assert body["model_name"] == NAME
+    assert body["outputs"] and body["outputs"][0]["shape"][0] == 3
+    status, body = http_post(running.base_url + "/predict", {"instances": [{"nope": 1}]})
+    assert status == 422, "bad input is refused with details, not a 500"
+
+
+def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Project) -> None:
+    # In-distribution traffic: the request log fills, and the job should find no drift.
+    rows = training_rows(project, 600)
+    for start in range(0, len(rows), 200):
+        status, body = http_post(running.base_url + "/predict", {"instances": rows[start:start + 200]})
+        assert status == 200, body
+    pod_name = f"{NAME}-drift-e2e"
+    play_file = project.root / "reports" / "play-drift.yaml"
+    play_file.write_text(kubeplay.drift_play(running.docs, pod_name))
+    pod_id = ""
+    try:
+        with timed("drift job"):
+            out = box.podman("kube", "play", str(play_file), timeout=300)
+            pod_id = _ids_after(out.stdout, "Pod:")[0]
+            container = _ids_after(out.stdout, "Container:")[0]
+            state = wait_until(lambda: _exited(box, container), 300, "the drift job to finish",
+                               interval=1.0)
+        logs = box.podman("logs", container, check=False)
+        assert state["ExitCode"] == 0, f"drift job exited {state['ExitCode']}:\n{logs.stdout}\n{logs.stderr}"
+        mount = json.loads(box.podman("volume", "inspect", running.volume).stdout)[0]["Mountpoint"]
+        reports = list(Path(mount).rglob("drift-report.json"))
+        assert reports, f"no drift-report.json in the request-log volume:\n{logs.stdout}{logs.stderr}"
+        report = json.loads(reports[0].read_text())
+        assert report["model"] == NAME
+        assert report["exit_code"] == 0 and report["dataset"]["drift"] is False, report["dataset"]
+        # Every row we sent was logged (sample_rate 1.0) and judged against the reference.
+        assert report["current"]["rows"] >= 600, report["current"]
+        assert report["dataset"]["evaluated"] == len(features(project)["all"])
+    finally:
+        if pod_id:
+            box.podman("pod", "rm", "-f", pod_id, check=False)
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def build_wheel(outdir: Path) -> Path:
+    """mlgen is not on PyPI: the image installs this checkout's wheel via --find-links."""
+    out = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir),
+                          str(REPO_ROOT)], capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, f"python -m build failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    wheels = list(outdir.glob("mlgen-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+def set_spec_values(path: Path, values: dict[tuple[str, ...], Any]) -> None:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    data = yaml.load(path.read_text())
+    for keys, value in values.items():
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    with path.open("w") as fh:
+        yaml.dump(data, fh)
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def features(project: Project) -> dict[str, list[str]]:
+    import yaml
+
+    spec = yaml.safe_load((project.root / "mlgen.yaml").read_text())
+    f = spec["model"]["features"]
+    numeric, categorical = list(f.get("numeric", [])), list(f.get("categorical", []))
+    return {"numeric": numeric, "categorical": categorical, "all": numeric + categorical}
+
+
+def training_rows(project: Project, n: int) -> list[dict[str, Any]]:
+    names = features(project)
+    with (project.root / "data" / "train.csv").open(newline="") as fh:
+        rows = []
+        for record in csv.DictReader(fh):
+            # An empty CSV cell is a missing value: null in JSON, as a client would send it.
+            rows.append({k: None if record[k] == "" else
+                         float(record[k]) if k in names["numeric"] else record[k]
+                         for k in names["all"]})
+            if len(rows) == n:
+                break
+    assert len(rows) == n
+    return rows
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def http_post(url: str, payload: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _ids_after(output: str, header: str) -> list[str]:
+    """IDs listed under a header ("Pod:", "Container:") in `podman kube play` output."""
+    lines = output.splitlines()
+    ids: list[str] = []
+    for i, line in enumerate(lines):
+        if line.strip() == header:
+            for nxt in lines[i + 1:]:
+                if not nxt.strip() or nxt.strip().endswith(":"):
+                    break
+                ids.append(nxt.strip())
+    assert ids, f"no {header} in kube play output:\n{output}"
+    return ids
+
+
+def _exited(box: Containers, container: str) -> dict[str, Any] | None:
+    state = json.loads(box.podman("inspect", "--format", "{{json .State}}", container).stdout)
+    return state if state.get("Status") in ("exited", "stopped") else None
+
+
