@@ -53,6 +53,7 @@ class HttpConnection(asyncio.Protocol):
         self._content_length = -1
         self._parsing = False
         self._stopped = False  # after a 413 or a parse error: read nothing more
+        self._busy = False  # as last reported to the app (which counts idle connections)
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -83,7 +84,9 @@ class HttpConnection(asyncio.Protocol):
         self._expect_continue = False
         self._content_length = -1
         self._parsing = True
-        self.app.connection_busy(self, True)
+        if not self._busy:  # pipelined requests do not count twice
+            self._busy = True
+            self.app.connection_busy(self, True)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -159,7 +162,8 @@ class HttpConnection(asyncio.Protocol):
         if self.paused and len(self.pending) <= MAX_PIPELINED // 2 and transport is not None:
             self.paused = False
             transport.resume_reading()
-        if not self.pending and not self._parsing:
+        if not self.pending and not self._parsing and self._busy:
+            self._busy = False
             self.app.connection_busy(self, False)
 
     def _too_large(self) -> None:
@@ -180,7 +184,7 @@ class HttpConnection(asyncio.Protocol):
 
     @property
     def idle(self) -> bool:
-        return not self.pending and not self._parsing
+        return not self._busy
 
     def close(self) -> None:
         if self.transport is not None and not self.closing:

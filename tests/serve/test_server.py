@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -186,3 +187,19 @@ def test_bad_http_gets_400_and_keeps_serving(served: tuple[Server, Any, Path]) -
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 400")
     assert server.request("GET", "/v2/health/live").status == 200
+
+
+def test_pipelined_requests_are_answered_in_order(served: tuple[Server, Any, Path]) -> None:
+    server, _, _ = served
+    slow = json.dumps([row()] * 20).encode()
+    raw = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+           b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") % (len(slow), slow)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"200", b"200", b"404"]
+    assert data.index(b'"predictions"') < data.index(b'{"live":true}')
