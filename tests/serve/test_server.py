@@ -84,6 +84,30 @@ def test_v2_infer_with_a_v2_client_payload(served: tuple[Server, Any, Path]) -> 
     assert versioned.status == 200
 
 
+# Captured from MLServer 1.7.1's own client codec, byte for byte:
+# PandasCodec.encode_request(DataFrame(two rows, income NaN in the second, object columns)).
+MLSERVER_PANDAS_REQUEST = (
+    '{"parameters":{"content_type":"pd"},"inputs":[{"name":"income","shape":[2,1],"datatype":"FP64",'
+    '"data":[52000.0,null]},{"name":"age","shape":[2,1],"datatype":"FP64","data":[41.0,30.0]},'
+    '{"name":"debt_ratio","shape":[2,1],"datatype":"FP64","data":[0.37,0.9]},{"name":"credit_lines",'
+    '"shape":[2,1],"datatype":"FP64","data":[3.0,1.0]},{"name":"employment_type","shape":[2,1],'
+    '"datatype":"BYTES","parameters":{"content_type":"str"},"data":["salaried","martian"]},'
+    '{"name":"region","shape":[2,1],"datatype":"BYTES","parameters":{"content_type":"str"},'
+    '"data":["north","south"]}]}'
+)
+
+
+def test_a_request_encoded_by_mlservers_pandas_codec(served: tuple[Server, Any, Path]) -> None:
+    server, model, _ = served
+    resp = server.request("POST", f"/v2/models/{NAME}/infer", raw=MLSERVER_PANDAS_REQUEST.encode())
+    assert resp.status == 200, resp.body
+    rows = [row(age=41.0), row(income=None, age=30.0, debt_ratio=0.9, credit_lines=1.0,
+                                employment_type="martian", region="south")]
+    want_pred, _ = _local(model, rows)
+    out = {o["name"]: o for o in resp.json()["outputs"]}
+    assert out["predict"]["data"] == want_pred and out["predict"]["shape"] == [2, 1]
+
+
 def test_predict_records_bare_list_nan_and_unseen_category(served: tuple[Server, Any, Path]) -> None:
     server, model, _ = served
     rows = [row(), row(income=None, employment_type="astronaut", region=None)]
