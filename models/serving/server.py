@@ -65,6 +65,7 @@ def serve(config: ServeConfig) -> int:
     shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
     log.info("listening on http://%s:%d with %d worker(s); model %r from %s; metrics in %s",
              shown_host, port, config.workers, config.name, config.model_path, metrics_dir)
+    _preload()
     supervisor = _Supervisor(config, sock, metrics_dir)
     try:
         return supervisor.run()
@@ -156,6 +157,28 @@ class _Supervisor:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _preload() -> None:
+    """Import the heavy runtime once, before forking: workers start faster (on 2 cores, two
+    workers importing scikit-learn at once take twice as long) and share those pages.
+
+    BLAS is limited to one thread first, so no thread pool exists at fork time (forking a
+    process with running threads is what makes preloading unsafe elsewhere).
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import importlib
+
+    from . import app, model  # noqa: F401  (numpy, pandas, scikit-learn, joblib, httptools)
+
+    # What a scaffolded pipeline unpickles; anything else loads in the worker as usual.
+    for name in ("uvloop", "sklearn.pipeline", "sklearn.compose", "sklearn.impute",
+                 "sklearn.preprocessing", "sklearn.linear_model"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _die_with_parent() -> None:
