@@ -104,7 +104,7 @@ class App:
                 if method != "POST":
                     return self._not_allowed(conn, req, b"POST")
                 return self._predict(conn, req)
-            if path.startswith(self._model_prefix):
+            if path.startswith(self._model_prefix) and path[len(self._model_prefix):][:1] in ("", "/"):
                 return self._model_route(conn, req, path[len(self._model_prefix):])
             if path == "/v2/health/live":
                 req.route = path
