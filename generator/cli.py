@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except Exception:  # noqa: BLE001 - the last resort: keep a log for the bug report
+        import tempfile  # only here: every command, --help included, starts without them
+        import traceback
+
         fd, log_path = tempfile.mkstemp(prefix="mlgen-crash-", suffix=".log")
         with os.fdopen(fd, "w") as log:
             log.write(f"mlgen {__version__}\nargv: {sys.argv!r}\n\n")
