@@ -5,7 +5,6 @@ import contextlib
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +143,5 @@ def command(ctx: click.Context, tags: tuple[str, ...], ca_bundle: Path | None,
     else:
         for ref in result.tags:
             click.echo(f"built {ref}")
-        click.echo(f"image {result.image_id} ({result.size / 1e6:.0f} MB)",
-                   file=sys.stdout)
+        click.echo(f"image {result.image_id} ({result.size / 1e6:.0f} MB)")
     return 0

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +137,8 @@ def smoke_command(target: Target) -> list[str]:
     return ["python3", "-c", code]
 
 
-def deploy(kubectl: Kubectl, target: Target, echo, timeout: int, smoke_test: bool) -> None:
+def deploy(kubectl: Kubectl, target: Target, echo: Callable[[str], None], timeout: int,
+           smoke_test: bool) -> None:
     manifests = render_pinned(kubectl, target)
     echo(kubectl.run("apply", "-f", "-", stdin=manifests).rstrip())
     try:

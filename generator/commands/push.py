@@ -4,14 +4,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..cli import project_dir
 from ..errors import UsageError
 
+if TYPE_CHECKING:
+    from ..integrations.docker_image import Credentials
 
-def registry_credentials(environ: dict[str, str] | None = None):  # -> Credentials | None
+
+def registry_credentials(environ: dict[str, str] | None = None) -> Credentials | None:
     """REGISTRY_USER/REGISTRY_PASSWORD from the environment, else None (the Docker config)."""
     from ..integrations.docker_image import Credentials
 

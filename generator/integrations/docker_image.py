@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,10 +310,3 @@ def _auth_hint(message: str) -> str:
                 "holds credentials for this registry")
     return ""
 
-
-def lines_of(chunks: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """Text lines of a decoded engine stream (used by tests to read raw streams)."""
-    for chunk in chunks:
-        for key in ("stream", "status"):
-            if chunk.get(key):
-                yield from str(chunk[key]).splitlines()

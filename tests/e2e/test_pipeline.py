@@ -28,10 +28,12 @@ import pytest
 
 from tests.e2e import kubeplay
 from tests.images.podman_env import (
+    BASE_IMAGE,
     Containers,
     containers_env,
     ensure_base_image,
     free_port,
+    removes_new_images,
     require_tools,
     wait_until,
 )
@@ -136,6 +138,12 @@ def project(box: Containers, tmp_path_factory: pytest.TempPathFactory) -> Projec
 
 @pytest.fixture(scope="module")
 def pushed(box: Containers, project: Project) -> Iterator[Pushed]:
+    # Build-stage layers too: a developer's disk should not grow ~600 MB per run.
+    with removes_new_images(box, keep=(BASE_IMAGE,)):
+        yield from _build_and_push(box, project)
+
+
+def _build_and_push(box: Containers, project: Project) -> Iterator[Pushed]:
     with timed("mlgen build"):
         built = project.mlgen("build", "--ca-bundle", str(CA_BUNDLE), "--wheel", str(project.wheel),
                               "--tag", "e2e", "--json")

@@ -217,7 +217,10 @@ def ensure_base_image(box: Containers, tag: str = BASE_IMAGE) -> str:
     return tag
 
 
-def ensure_shell_image(box: Containers, tag: str = "localhost/mlgen-test/sh:1") -> str:
+SHELL_IMAGE = "localhost/mlgen-test/sh:1"
+
+
+def ensure_shell_image(box: Containers, tag: str = SHELL_IMAGE) -> str:
     """A 2 MB image holding only the host's /bin/sh and the libraries it links: enough for
     RUN steps in fast build tests, without debootstrap or a registry."""
     if box.podman("image", "exists", tag, check=False).returncode == 0:
@@ -249,3 +252,27 @@ def ensure_shell_image(box: Containers, tag: str = "localhost/mlgen-test/sh:1") 
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
     return tag
+
+
+def image_ids(box: Containers) -> set[str]:
+    out = box.podman("images", "--all", "--no-trunc", "--format", "{{.ID}}")
+    return {line.strip().removeprefix("sha256:") for line in out.stdout.splitlines() if line.strip()}
+
+
+@contextlib.contextmanager
+def removes_new_images(box: Containers, keep: tuple[str, ...] = ()) -> Iterator[None]:
+    """Remove, by ID, every image (build-stage layers included) created inside the block.
+
+    Images named in `keep` (tags: the cached base images) stay.
+    """
+    before = image_ids(box)
+    try:
+        yield
+    finally:
+        kept: set[str] = set()
+        for tag in keep:
+            out = box.podman("image", "inspect", "--format", "{{.Id}}", tag, check=False)
+            kept.update(x.strip().removeprefix("sha256:") for x in out.stdout.splitlines() if x.strip())
+        created = sorted(image_ids(box) - before - kept)
+        if created:
+            box.podman("rmi", "--force", *created, check=False)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from mlgen.integrations.docker_image import (
     BuildFailed,
     BuildRequest,
@@ -25,10 +24,13 @@ from mlgen.integrations.docker_image import (
     push_image,
     split_reference,
 )
+
 from tests.images.podman_env import (
+    SHELL_IMAGE,
     Containers,
     containers_env,
     ensure_shell_image,
+    removes_new_images,
     require_tools,
     stop_process,
 )
@@ -39,7 +41,8 @@ pytest.importorskip("docker", reason="the 'docker' extra is not installed")
 @pytest.fixture(scope="module")
 def box() -> Iterator[Containers]:
     require_tools()
-    with containers_env(spare_registries=1) as containers:
+    with containers_env(spare_registries=1) as containers, \
+            removes_new_images(containers, keep=(SHELL_IMAGE,)):
         yield containers
 
 
