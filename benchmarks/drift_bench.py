@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/drift_bench.py [--rows 1000000] [--evidently-rows 100000]
                                                [--repeats 3] [--formats parquet,jsonl,csv]
+    .venv/bin/python benchmarks/drift_bench.py --memory   # peak RSS at 100k vs 1M rows per format
 
 Data: 25 numeric + 5 categorical features, reference and current of equal size, three numeric
 features shifted by 0.5 std in the current window. Each tool runs as its own process (what a
@@ -85,7 +86,7 @@ def prepare(rows: int, sizes: list[int], formats: list[str]) -> dict[str, Path]:
 def _paths(rows: int, sizes: list[int], formats: list[str]) -> dict[str, Path]:
     files = {"profile": WORK / f"profile-{rows}.json"}
     for n in sorted(set(sizes)):
-        for fmt in (formats if n == rows else ["parquet"]):
+        for fmt in formats:
             files[f"{fmt}-{n}"] = WORK / f"current-{n}.{fmt}"
         files[f"reference-{n}"] = WORK / f"reference-{n}.parquet"
     return files
@@ -112,7 +113,7 @@ def _prepare_here(rows: int, sizes: list[int], formats: list[str]) -> None:
     files["profile"] = profile
     cur = make_frame(np.random.default_rng(2), max(sizes), PLANTED)
     for n in sorted(set(sizes)):
-        for fmt in (formats if n == rows else ["parquet"]):
+        for fmt in formats:
             path = WORK / f"current-{n}.{fmt}"
             if not path.exists():
                 part = cur.iloc[:n]
@@ -158,6 +159,26 @@ def run_mlgen(profile: Path, current: Path, repeats: int, chunk_rows: int | None
             "rss": max(rss), "drifted": drifted}
 
 
+def memory_table(files: dict[str, Path], small: int, rows: int, formats: list[str],
+                 chunks: list[int]) -> None:
+    """Peak RSS of the whole process at `small` and `rows` rows, per format and chunk size.
+
+    Streaming means the peak is set by the chunk size: once two or three chunks are in flight it
+    stays flat (a window shorter than that peaks lower, which is why the small size can be
+    below the large one without memory growing with rows)."""
+    print(f"\npeak RSS (MB) of `mlgen drift`, one run each; load average "
+          f"{'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'format':8} | {'chunk rows':>10} | {f'{small:,} rows':>12} | {f'{rows:,} rows':>12} | "
+          f"{'1M / 100k':>9} | wall s (small / large)")
+    print("-" * 90)
+    for fmt in formats:
+        for chunk in chunks:
+            a = run_mlgen(files["profile"], files[f"{fmt}-{small}"], 1, chunk)
+            b = run_mlgen(files["profile"], files[f"{fmt}-{rows}"], 1, chunk)
+            print(f"{fmt:8} | {chunk:>10,} | {a['rss']:12.0f} | {b['rss']:12.0f} | "
+                  f"{b['rss'] / a['rss']:9.2f} | {a['wall']:.2f} / {b['wall']:.2f}")
+
+
 def ensure_evidently() -> Path | None:
     py = EV_VENV / "bin" / "python"
     if not py.exists():
@@ -192,6 +213,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--formats", default="parquet,jsonl,csv")
     ap.add_argument("--skip-evidently", action="store_true")
+    ap.add_argument("--memory", action="store_true",
+                    help="Only the memory table: peak RSS at --evidently-rows vs --rows rows.")
+    ap.add_argument("--chunks", default="10000,50000,250000",
+                    help="Chunk sizes for --memory (50000 is the default of mlgen drift).")
     ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     formats = [f for f in args.formats.split(",") if f]
@@ -199,6 +224,10 @@ def main() -> int:
         _prepare_here(args.rows, [args.rows, args.evidently_rows], formats)
         return 0
     files = prepare(args.rows, [args.rows, args.evidently_rows], formats)
+    if args.memory:
+        memory_table(files, args.evidently_rows, args.rows, formats,
+                     [int(c) for c in args.chunks.split(",") if c])
+        return 0
     rows: list[tuple] = []
     results: dict[str, dict] = {}
     for fmt in formats:

@@ -84,7 +84,7 @@ def read_chunks(
     chunk_rows: int,
     since: datetime | None,
     log: ReadLog,
-) -> Iterator[tuple[dict[str, pa.Array], int]]:
+) -> Iterator[tuple[dict[str, pa.Array | pa.ChunkedArray], int]]:
     """(chunk, rows) pairs of the window at `path`; `kinds` maps features to numeric/categorical.
 
     A chunk may lack a feature's column (then all its rows are missing for that feature).
@@ -149,12 +149,20 @@ def _parquet(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(file)
-        names = pf.schema_arrow.names
+        names = pq.read_schema(file).names
+        # pre_buffer=False with a small buffer streams each column chunk page by page: the
+        # default pre-buffers a whole row group (pandas writes up to 1M rows in one), which made
+        # the peak follow the writer's row-group size instead of our chunk size. Categorical
+        # columns come back dictionary-encoded as Parquet stores them: counting them is then a
+        # bincount of small integers, and the strings are never materialised per row.
+        pf = pq.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20,
+                            read_dictionary=[n for n in names if kinds.get(n) == "categorical"])
         wanted = [n for n in names if n in kinds or n == "ts"]
         _note_extra(names, kinds, file, log)
         if not wanted:  # no profiled column at all: the rows still count, as all-missing
-            yield {"ts": pa.nulls(pf.metadata.num_rows, pa.string())}
+            total = pf.metadata.num_rows
+            for start in range(0, total, chunk_rows):
+                yield {"ts": pa.nulls(min(chunk_rows, total - start), pa.string())}
             return
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted, use_threads=True):
             yield {n: batch.column(i) for i, n in enumerate(batch.schema.names)}
@@ -166,7 +174,12 @@ def _parquet(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
 
 
 def _csv(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
-         ) -> Iterator[dict[str, pa.Array]]:
+         ) -> Iterator[dict[str, pa.ChunkedArray]]:
+    return _group(_csv_blocks(file, kinds, log), chunk_rows)
+
+
+def _csv_blocks(file: Path, kinds: Mapping[str, str], log: ReadLog
+                ) -> Iterator[dict[str, pa.Array]]:
     import pyarrow.csv as pcsv
 
     skipped = [0]
@@ -176,8 +189,10 @@ def _csv(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
         return "skip"
 
     types = {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
-    # ~400 bytes per row of 30 features; pyarrow parses blocks in parallel, so several per chunk.
-    block = max(1 << 20, min(chunk_rows * 400, 16 << 20))
+    # Small blocks, regrouped into chunks by _group: pyarrow's streaming reader reads up to 32
+    # blocks ahead of the consumer, so its memory is 32 x the block size (16 MB blocks: the
+    # peak grew from 284 MB at 100k rows to 727 MB at 1M; 1 MB blocks: flat).
+    block = 1 << 20
     done = 0
     for typed in (True, False):
         try:
@@ -226,7 +241,12 @@ def _csv(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
 
 
 def _jsonl(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
-           ) -> Iterator[dict[str, pa.Array]]:
+           ) -> Iterator[dict[str, pa.ChunkedArray]]:
+    return _group(_jsonl_pieces(file, kinds, chunk_rows, log), chunk_rows)
+
+
+def _jsonl_pieces(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
+                  ) -> Iterator[dict[str, pa.Array | pa.ChunkedArray]]:
     import pyarrow.json as pj
 
     try:
@@ -243,8 +263,9 @@ def _jsonl(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
         schema = pa.schema([("ts", pa.string()), *types.items()])
     # Pieces of whole lines, each parsed by pyarrow (1 MB blocks, in parallel) and dropped before
     # the next is read: pyarrow's own streaming JSON reader reads ahead without bound when we
-    # consume slower than it parses (RSS grew 420 -> 880 MB from 200k to 1M rows).
-    piece = max(1 << 20, min(chunk_rows * max(len(first), 64), 64 << 20))
+    # consume slower than it parses (RSS grew 420 -> 880 MB from 200k to 1M rows). Pieces of
+    # at most 8 MB (~12k request-log rows) are regrouped into chunks of chunk_rows by _group.
+    piece = max(1 << 20, min(chunk_rows * max(len(first), 64), 8 << 20))
     done = 0
     read_options = pj.ReadOptions(block_size=1 << 20)
     parse_options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
@@ -275,6 +296,49 @@ def _jsonl(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
         log.problems.append(Problem("corrupt_file", f"cannot read: {_short(exc)}", file=str(file)))
         return
     yield from _jsonl_python(file, kinds, chunk_rows, log, skip=done)
+
+
+def _group(pieces: Iterator[dict[str, Any]], chunk_rows: int
+           ) -> Iterator[dict[str, pa.ChunkedArray]]:
+    """Regroup pieces of any size into chunks of exactly `chunk_rows` rows (the last one fewer).
+
+    Zero-copy: a chunk references slices of the pieces. A chunk only joins pieces with the same
+    columns and types (a file read partly by the typed and partly by the tolerant reader gives
+    two groups), so a chunk at such a seam can be shorter.
+    """
+    pending: list[dict[str, Any]] = []
+    rows = 0
+    key: tuple[tuple[str, pa.DataType], ...] | None = None
+
+    def merged() -> dict[str, pa.ChunkedArray]:
+        # Arrays only: given a ChunkedArray, pa.chunked_array converts it and imports pandas.
+        return {name: pa.chunked_array([c for p in pending for c in _arrays(p[name])], arr.type)
+                for name, arr in pending[0].items()}
+
+    for piece in pieces:
+        if not piece:
+            continue
+        k = tuple((name, arr.type) for name, arr in piece.items())
+        if pending and k != key:
+            yield merged()
+            pending, rows = [], 0
+        key = k
+        n = len(next(iter(piece.values())))
+        offset = 0
+        while offset < n:
+            take = min(chunk_rows - rows, n - offset)
+            pending.append({name: arr.slice(offset, take) for name, arr in piece.items()})
+            rows += take
+            offset += take
+            if rows == chunk_rows:
+                yield merged()
+                pending, rows = [], 0
+    if pending:
+        yield merged()
+
+
+def _arrays(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
 
 def _line_pieces(file: Path, size: int) -> Iterator[bytes]:

@@ -138,7 +138,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cronjob_command_judges_the_real_servers_request_log(project: Path, tmp_path: Path) -> None:
     log_dir = tmp_path / "requests"
     command = _cronjob_command(project, log_dir)
-    report_dir = Path(command[command.index("--report-dir") + 1])
+    (option,) = [a for a in command if a in ("--report-dir", "--output-dir", "-o")]
+    report_dir = Path(command[command.index(option) + 1])
     assert command[command.index("--current") + 1] == str(log_dir)
 
     port = free_port()
