@@ -119,6 +119,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, BaseModel):
         out = {name: plain(getattr(value, name)) for name in type(value).model_fields}
         for klass in type(value).__mro__:
+            if klass.__module__.startswith("pydantic"):  # BaseModel's own (model_extra...)
+                continue
             for name, attr in vars(klass).items():
                 if isinstance(attr, property) and not name.startswith("_") and name not in out:
                     out[name] = plain(getattr(value, name))
