@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -272,14 +273,16 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Case:
+    """One table row: how to run each tool once, and where those runs' numbers go."""
+
     label: str
     mlgen: Callable[[], None]
-    copier: Callable[[], None] | None
-    target_s: float | None
-    mlgen_s: Sample = field(default_factory=Sample)
-    copier_s: Sample = field(default_factory=Sample)
+    copier: Callable[[], None] | None  # None: the row reuses another row's copier runs
+    target_s: float
+    mlgen_s: Sample
+    copier_s: Sample
 
 
 def main() -> int:
@@ -296,11 +299,10 @@ def main() -> int:
     env.pop("MLGEN_NO_CACHE", None)
     no_cache_env = {**env, "MLGEN_NO_CACHE": "1"}
 
-    cases: list[Case] = [Case(
-        "`--help`",
-        lambda: run_timed([str(MLGEN), "--help"], env, cases[0].mlgen_s),
-        lambda: run_timed([str(COPIER), "--help"], env, cases[0].copier_s),
-        HELP_TARGET_S)]
+    help_m, help_c = Sample(), Sample()
+    cases = [Case("`--help`", partial(run_timed, [str(MLGEN), "--help"], env, help_m),
+                  partial(run_timed, [str(COPIER), "--help"], env, help_c),
+                  HELP_TARGET_S, help_m, help_c)]
     matches: list[str] = []
     for example in EXAMPLES:
         spec_file = ROOT / "examples" / example / "mlgen.yaml"
@@ -331,21 +333,20 @@ def main() -> int:
                 run_timed([*copy, str(folder / "out")], copier_env, sample)
 
         n = len(calls)
-        fresh = Case(f"{example}: render into an empty folder ({n} files)", lambda: None,
-                     lambda: None, RENDER_TARGET_S)
-        fresh.mlgen = lambda c=fresh: fresh_mlgen(c.mlgen_s, env)
-        fresh.copier = lambda c=fresh: fresh_copier(c.copier_s)
-        cold = Case(f"{example}: same, first render on the machine (MLGEN_NO_CACHE=1)",
-                    lambda: None, None, RENDER_TARGET_S)
-        cold.mlgen = lambda c=cold: fresh_mlgen(c.mlgen_s, no_cache_env)
-        cold.copier_s = fresh.copier_s  # the same copier runs are the reference
-        again = Case(f"{example}: re-render, already up to date (copier: `--overwrite`)",
-                     lambda: None, None, RENDER_TARGET_S)
-        again.mlgen = lambda c=again, d=mlgen_out: run_timed(
-            [str(MLGEN), "-C", str(d), "render"], env, c.mlgen_s)
-        again.copier = lambda c=again, d=copier_out, cp=copy, ce=copier_env: run_timed(
-            [*cp, "--overwrite", str(d)], ce, c.copier_s)
-        cases += [fresh, cold, again]
+        fresh_m, fresh_c, cold_m, again_m, again_c = (Sample() for _ in range(5))
+        cases += [
+            Case(f"{example}: render into an empty folder ({n} files)",
+                 partial(fresh_mlgen, fresh_m, env), partial(fresh_copier, fresh_c),
+                 RENDER_TARGET_S, fresh_m, fresh_c),
+            # The same copier runs are the reference for the uncached render.
+            Case(f"{example}: same, first render on the machine (MLGEN_NO_CACHE=1)",
+                 partial(fresh_mlgen, cold_m, no_cache_env), None, RENDER_TARGET_S,
+                 cold_m, fresh_c),
+            Case(f"{example}: re-render, already up to date (copier: `--overwrite`)",
+                 partial(run_timed, [str(MLGEN), "-C", str(mlgen_out), "render"], env, again_m),
+                 partial(run_timed, [*copy, "--overwrite", str(copier_out)], copier_env, again_c),
+                 RENDER_TARGET_S, again_m, again_c),
+        ]
 
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -370,9 +371,12 @@ def main() -> int:
         c_med, c_p90 = median_p90(case.copier_s.wall)
         c_cpu = statistics.median(case.copier_s.cpu)
         ratio = m_med / c_med
-        target = case.target_s or 0.0
-        verdict = (f"< {ms(target)} ms: {'yes' if m_med < target else 'NO'}; "
-                   f"<= {RATIO_TARGET}x copier: {'yes' if ratio <= RATIO_TARGET else 'NO'}")
+        target = case.target_s
+        # CPU beside wall: on a loaded machine the wall time mostly measures the wait for a core.
+        verdict = (f"< {ms(target)} ms: {'yes' if m_med < target else 'NO'} "
+                   f"(CPU: {'yes' if m_cpu < target else 'NO'}); "
+                   f"<= {RATIO_TARGET}x copier: {'yes' if ratio <= RATIO_TARGET else 'NO'} "
+                   f"(CPU: {'yes' if m_cpu / c_cpu <= RATIO_TARGET else 'NO'})")
         print(f"| {case.label} | {ms(m_med)} ({ms(m_p90)}) | {ms(m_cpu)} | {ms(c_med)} ({ms(c_p90)}) "
               f"| {ms(c_cpu)} | {ratio:.2f} | {verdict} |")
     print("\nSame template set, same output:")
