@@ -6,8 +6,6 @@ in the report, not a failure.
 """
 from __future__ import annotations
 
-import importlib
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -125,9 +123,6 @@ def run_drift(
     model: str | None = None,
 ) -> DriftReport:
     started = time.perf_counter()
-    # scipy.stats (p-values) costs 0.3-1 s to import; do it while the window streams, since
-    # reading and sorting release the GIL.
-    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
     try:
         profile = load_profile(reference)
     except ProfileError as exc:
