@@ -19,9 +19,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from mlgen.models.drift.run import DriftReport
@@ -92,6 +89,10 @@ def push(report: DriftReport, url: str, *, timeout: float = 10.0) -> str:
     PUT replaces the whole group after a successful run; a failed run POSTs (replacing only the
     metrics it sends), so the last verdict and last-success time survive it.
     """
+    import urllib.error  # only with a Pushgateway: the textfile path needs no HTTP client
+    import urllib.parse
+    import urllib.request
+
     failed = report.exit_code == 2
     body = render_metrics(report, failed_only=failed).encode()
     model = urllib.parse.quote(report.model or "model", safe="")

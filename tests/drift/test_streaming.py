@@ -84,3 +84,16 @@ def test_category_counts_handle_sliced_and_null_dictionary_arrays() -> None:
     acc = CategoricalAccumulator(CategoricalProfile("x", 3, 0, {"a": 2, "b": 1}, 0))
     acc.add(pa.chunked_array([arr, pa.array(["b", "b"]).dictionary_encode()]), 7)
     assert acc.counts == {"a": 1, "b": 3, "c": 1} and acc.missing == 2
+
+
+def test_numeric_values_of_sliced_arrays_with_nulls() -> None:
+    from mlgen.models.drift.accumulate import numeric_values
+
+    arr = pa.array([1.0, None, 3.0, 4.0, None, 6.0, 7.0, 8.0, 9.0, None]).slice(3, 6)
+    values, invalid = numeric_values(arr)
+    assert invalid == 0
+    np.testing.assert_array_equal(values, [4.0, np.nan, 6.0, 7.0, 8.0, 9.0])
+    values, _ = numeric_values(pa.chunked_array([arr.slice(0, 2), pa.array([5.0, None])]))
+    np.testing.assert_array_equal(values, [4.0, np.nan, 5.0, np.nan])
+    values, _ = numeric_values(pa.array([5, None, 7], pa.int32()))  # cast, then the same path
+    np.testing.assert_array_equal(values, [5.0, np.nan, 7.0])
