@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import MlgenError, UsageError
@@ -40,18 +40,24 @@ class RetrainError(MlgenError):
 
 @dataclass(frozen=True)
 class CommandHook:
-    """Runs a shell command from the spec; its first line of output is returned as the id."""
+    """Runs a shell command from the spec; its first line of output is returned as the id.
+
+    It runs in the model repository (`cwd`, the -C folder), so a command such as
+    `mlgen run train` or `./scripts/retrain.sh` means the same from a CronJob (-C /app) as
+    from a laptop, whatever folder `mlgen drift` was started in.
+    """
 
     command: str
     timeout: float = 600.0
+    cwd: str | None = None
 
     def trigger(self, reason: str, details: dict[str, Any]) -> str:
         env = {**os.environ, "MLGEN_DRIFT_REASON": reason,
                "MLGEN_DRIFT_DETAILS": json.dumps(details, sort_keys=True, default=str)}
         try:
-            done = subprocess.run(  # noqa: S602 - the command is the spec author's own
+            done = subprocess.run(
                 self.command, shell=True, env=env, capture_output=True, text=True,
-                timeout=self.timeout, check=False,
+                timeout=self.timeout, check=False, cwd=self.cwd,
             )
         except subprocess.TimeoutExpired as exc:
             raise RetrainError(f"drift.retrain_command timed out after {self.timeout:.0f} s") from exc
@@ -81,8 +87,9 @@ def register(name: str, factory: HookFactory | str) -> None:
     HOOKS[name] = factory
 
 
-def get_hook(name: str, spec: Any, hooks: Mapping[str, HookFactory | str] | None = None
-             ) -> RetrainHook:
+def get_hook(name: str, spec: Any, hooks: Mapping[str, HookFactory | str] | None = None, *,
+             project_dir: str | os.PathLike[str] | None = None) -> RetrainHook:
+    """The hook `name` built for `spec`; a command hook runs in `project_dir` (the -C folder)."""
     registry = HOOKS if hooks is None else hooks
     entry = registry.get(name)
     if entry is None:
@@ -94,4 +101,6 @@ def get_hook(name: str, spec: Any, hooks: Mapping[str, HookFactory | str] | None
     hook = entry(spec)
     if not isinstance(hook, RetrainHook):
         raise UsageError(f"retrain hook {name!r} has no trigger(reason, details) method")
+    if isinstance(hook, CommandHook) and project_dir is not None and hook.cwd is None:
+        hook = replace(hook, cwd=str(project_dir))
     return hook

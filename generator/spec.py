@@ -254,6 +254,7 @@ class DriftThresholds(Strict):
     ks_pvalue: float = Field(0.05, gt=0, lt=1)
     chi2_pvalue: float = Field(0.05, gt=0, lt=1)
     share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that marks the dataset drifted.")
+    missing_rate: float = Field(0.1, gt=0, le=1, description="A feature drifts when its share of missing values moves by more than this.")
 
 
 class Drift(Strict):
@@ -262,6 +263,7 @@ class Drift(Strict):
     window: Annotated[str, StringConstraints(pattern=DURATION_RE)] = "24h"
     methods: DriftMethods = Field(default_factory=DriftMethods)
     thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
+    min_rows: int = Field(100, ge=1, description="A window (or a feature) with fewer rows is reported as too few rows, never as drift.")
     on_drift: tuple[Literal["alert", "retrain"], ...] = ("alert",)
     reference: RelPath = "artifacts/reference_profile.json"
     current: str | None = Field(None, description="Current window; default: the server's request log dir.")

@@ -29,9 +29,10 @@ _SPEC_THRESHOLDS = {"ks_pvalue": "ks", "chi2_pvalue": "chi2"}
 @click.option("--numeric-method", help="auto|wasserstein|psi|jensenshannon|ks [spec].")
 @click.option("--categorical-method", help="auto|jensenshannon|psi|chi2 [spec].")
 @click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
-              help="Override a threshold: wasserstein, psi, jensenshannon, ks, chi2, "
-                   "missing_rate, share (repeatable).")
-@click.option("--min-rows", type=int, help="Fewer values than this: feature not judged [100].")
+              help="Override a threshold: wasserstein, psi, jensenshannon, ks (ks_pvalue), chi2 "
+                   "(chi2_pvalue), missing_rate, share (repeatable) [spec: drift.thresholds].")
+@click.option("--min-rows", type=int, help="Fewer rows than this: reported as too few, never "
+              "drift [spec: drift.min_rows; 100].")
 @click.option("--chunk-rows", type=int, help="Rows per streamed chunk (bounds memory) [50000].")
 @click.option("-o", "--report-dir", "--output-dir", "output_dir",
               type=click.Path(file_okay=False, path_type=Path),
@@ -81,8 +82,9 @@ def command(ctx: click.Context, **opts: Any) -> int:
         except ValueError as exc:
             raise UsageError(f"--threshold {item!r}: {value!r} is not a number") from exc
     settings = DriftSettings(thresholds=Thresholds(**th))
-    if opts["min_rows"] is not None:
-        settings = dataclasses.replace(settings, min_rows=max(1, opts["min_rows"]))
+    min_rows = opts["min_rows"] if opts["min_rows"] is not None else from_spec("min_rows")
+    if min_rows is not None:
+        settings = dataclasses.replace(settings, min_rows=max(1, int(min_rows)))
     if opts["chunk_rows"] is not None:
         if opts["chunk_rows"] < 1:
             raise UsageError("--chunk-rows must be at least 1")
@@ -103,7 +105,7 @@ def command(ctx: click.Context, **opts: Any) -> int:
     report = run_drift(reference, current, settings, window=window, model=model)
     if not opts["no_actions"] and spec is not None:
         actions = run_actions(report, from_spec("on_drift", ()), hook=from_spec("retrain_hook", "none"),
-                              spec=spec, echo=lambda t: click.echo(t, err=True))
+                              spec=spec, echo=lambda t: click.echo(t, err=True), project_dir=root)
         report = dataclasses.replace(report, actions=tuple(actions))
 
     out_dir = opts["output_dir"] or (root / from_spec("report_dir") if d is not None else None)

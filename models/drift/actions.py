@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from mlgen.models.drift.run import DriftReport
 
 
 def run_actions(report: DriftReport, actions: Iterable[str], *, hook: str, spec: Any,
-                echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                echo: Callable[[str], None] | None = None,
+                project_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Run the on_drift actions; `project_dir` (the -C folder) is where a command hook runs."""
     say = echo or (lambda text: print(text, file=sys.stderr))
     done: list[dict[str, Any]] = []
     if not report.dataset_drift or report.exit_code == 2:
@@ -40,7 +43,7 @@ def run_actions(report: DriftReport, actions: Iterable[str], *, hook: str, spec:
                        "features": [f.name for f in report.drifted],
                        "rows": report.current.get("rows"), "reference": report.reference.get("path")}
             try:
-                ref = get_hook(hook, spec).trigger(reason, details)
+                ref = get_hook(hook, spec, project_dir=project_dir).trigger(reason, details)
             except (MlgenError, OSError) as exc:
                 say(f"retrain hook {hook!r} failed: {exc}")
                 done.append({"action": "retrain", "status": "failed", "hook": hook,

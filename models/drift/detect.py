@@ -51,7 +51,7 @@ class DriftSettings:
     numeric_method: str = "auto"
     categorical_method: str = "auto"
     thresholds: Thresholds = field(default_factory=Thresholds)
-    min_rows: int = 100  # fewer non-missing current values: too noisy to judge (reported)
+    min_rows: int = 100  # fewer current values: too noisy to judge; reported, never drift
     chunk_rows: int = 50_000  # peak RSS ~170-270 MB whatever the rows; bigger is not faster
 
     def method_for(self, kind: str) -> str:
@@ -140,6 +140,9 @@ def evaluate_numeric(acc: NumericAccumulator, settings: DriftSettings) -> Featur
     if prof.count == 0:
         return FeatureResult(status="no_reference", score=None, drifted=missing["drifted"],
                              scores={}, notes=("the reference had no value",), **base)
+    if acc.count == 0 and acc.rows < settings.min_rows:
+        return FeatureResult(status="insufficient_data", score=None, drifted=False, scores={},
+                             notes=(*notes, _too_few(acc.rows, settings)), **base)
     if acc.count == 0:
         return FeatureResult(status="all_missing", score=None, drifted=missing["drifted"],
                              scores={}, notes=(*notes, "no non-missing value in the window"), **base)
@@ -199,6 +202,9 @@ def evaluate_categorical(acc: CategoricalAccumulator, settings: DriftSettings) -
     if prof.count == 0:
         return FeatureResult(status="no_reference", score=None, drifted=missing["drifted"],
                              scores={}, notes=("the reference had no value",), **base)
+    if acc.count == 0 and acc.rows < settings.min_rows:
+        return FeatureResult(status="insufficient_data", score=None, drifted=False, scores={},
+                             notes=(*notes, _too_few(acc.rows, settings)), **base)
     if acc.count == 0:
         return FeatureResult(status="all_missing", score=None, drifted=missing["drifted"],
                              scores={}, notes=(*notes, "no non-missing value in the window"), **base)
@@ -246,12 +252,16 @@ def evaluate_categorical(acc: CategoricalAccumulator, settings: DriftSettings) -
     return _finish(base, method, scores, missing, notes, histogram, unseen_info, acc.count, settings)
 
 
+def _too_few(count: int, settings: DriftSettings) -> str:
+    return f"too few rows: {count} values (< drift.min_rows {settings.min_rows}), not judged"
+
+
 def _finish(base: dict[str, Any], method: str, scores: dict[str, float], missing: Mapping[str, Any],
             notes: list[str], histogram: dict[str, Any], unseen: dict[str, Any] | None, count: int,
             settings: DriftSettings) -> FeatureResult:
     score = scores[method]
     if count < settings.min_rows:
-        notes.append(f"only {count} values (< min_rows {settings.min_rows}): not judged")
+        notes.append(_too_few(count, settings))
         return FeatureResult(status="insufficient_data", score=score, drifted=False, scores=scores,
                              histogram=histogram, unseen=unseen, notes=tuple(notes), **base)
     drifted = _decide(method, score, base["threshold"]) or bool(missing["drifted"])

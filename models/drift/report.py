@@ -40,6 +40,9 @@ def _jsonable(v: Any) -> Any:
 def _verdict(report: DriftReport) -> str:
     if report.exit_code == 2:
         return f"ERROR: {report.error}"
+    if report.too_few_rows:
+        return (f"too few rows: {report.current.get('rows')} in the window (< drift.min_rows "
+                f"{report.settings.min_rows}); no drift verdict")
     n, d = len(report.evaluated), len(report.drifted)
     word = "DRIFT" if report.dataset_drift else "no dataset drift"
     return (f"{word}: {d} of {n} features drifted ({report.share:.0%}; dataset threshold "

@@ -56,12 +56,24 @@ class DriftReport:
         return len(self.drifted) / n if n else 0.0
 
     @property
+    def too_few_rows(self) -> bool:
+        """A window shorter than drift.min_rows: reported as such, never a drift verdict."""
+        rows = int(self.current.get("rows") or 0)
+        return self.error is None and 0 < rows < self.settings.min_rows
+
+    @property
     def dataset_drift(self) -> bool:
+        if self.too_few_rows:
+            return False
         return bool(self.evaluated) and self.share >= self.settings.thresholds.share
 
     @property
     def exit_code(self) -> int:
-        if self.error or not self.evaluated:
+        if self.error:
+            return EXIT_ERROR
+        if self.too_few_rows:
+            return EXIT_NO_DRIFT  # a quiet night is not a failed job
+        if not self.evaluated:
             return EXIT_ERROR
         return EXIT_DRIFT if self.dataset_drift else EXIT_NO_DRIFT
 
@@ -75,6 +87,7 @@ class DriftReport:
             "error": self.error,
             "dataset": {
                 "drift": self.dataset_drift,
+                "too_few_rows": self.too_few_rows,
                 "drifted_features": [f.name for f in self.drifted],
                 "evaluated": len(self.evaluated),
                 "drifted": len(self.drifted),
@@ -151,7 +164,11 @@ def run_drift(
         elif r.status == "all_missing":
             problems.append(Problem("all_missing", f"feature {r.name!r} has no value in the "
                                     "current window", feature=r.name))
-    if error is None and not any(r.evaluated for r in results):
+    if error is None and 0 < log.rows_in_window < settings.min_rows:
+        problems.append(Problem("too_few_rows", f"{log.rows_in_window} rows in the window, fewer "
+                                f"than drift.min_rows ({settings.min_rows}): too few to judge, "
+                                "so no drift verdict", count=log.rows_in_window))
+    elif error is None and not any(r.evaluated for r in results):
         error = "no feature could be evaluated (see problems)"
     ref_info = {"path": str(reference), "created_at": profile.created_at, "rows": profile.rows,
                 "model": profile.model, "features": len(profile.features)}

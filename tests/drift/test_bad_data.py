@@ -118,8 +118,20 @@ def test_unseen_categories_are_reported(reference: Path, tmp_path: Path) -> None
     assert f.drifted
 
 
-def test_too_few_rows_are_not_judged(reference: Path, tmp_path: Path) -> None:
-    frame(np.random.default_rng(8), 20, numeric=3, categorical=2).to_parquet(tmp_path / "w.parquet")
+def test_too_few_rows_are_not_judged_and_not_drift(reference: Path, tmp_path: Path) -> None:
+    # Shifted hard, but 20 rows say nothing: the job reports it and exits 0 (a quiet night is
+    # neither drift nor a failed run).
+    cur = frame(np.random.default_rng(8), 20, numeric=3, categorical=2,
+                shifted=("num00", "num01", "num02", "cat0", "cat1"), shift=3.0)
+    cur["cat1"] = None  # all missing: not judged either
+    cur.to_parquet(tmp_path / "w.parquet")
     report = run_drift(reference, tmp_path / "w.parquet", DriftSettings())
     assert {f.status for f in report.features} == {"insufficient_data"}
-    assert report.exit_code == 2
+    assert not any(f.drifted for f in report.features)
+    assert report.too_few_rows and not report.dataset_drift and report.exit_code == 0
+    assert "too_few_rows" in kinds(report)
+    from mlgen.models.drift.report import to_markdown
+
+    assert "too few rows: 20 in the window (< drift.min_rows 100)" in to_markdown(report)
+    big_enough = run_drift(reference, tmp_path / "w.parquet", DriftSettings(min_rows=10))
+    assert big_enough.exit_code == 1 and not big_enough.too_few_rows

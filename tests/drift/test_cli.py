@@ -40,8 +40,10 @@ def project(tmp_path: Path) -> Path:
         "apiVersion: mlgen/v1\nname: demo\nmodel:\n  task: classification\n  features:\n"
         f"    numeric: {numeric}\n    categorical: {categorical}\n"
         "drift:\n  window: 24h\n  current: logs\n  on_drift: [alert, retrain]\n"
+        "  min_rows: 50\n  thresholds: {missing_rate: 0.2}\n"
         "  retrain_hook: command\n"
-        f"  retrain_command: echo \"run-42 $MLGEN_DRIFT_REASON\" > {tmp_path}/retrain.txt; echo run-42\n"
+        "  retrain_command: pwd > retrain-cwd.txt;"
+        f" echo \"run-42 $MLGEN_DRIFT_REASON\" > {tmp_path}/retrain.txt; echo run-42\n"
         "  textfile_dir: metrics\n".replace("'", '"')
     )
     return tmp_path
@@ -71,6 +73,9 @@ def test_spec_run_drifts_exit_1_with_reports_metrics_and_retrain(
     assert html.count("<svg") == 3 and "<script" not in html
     assert "DRIFT ALERT [demo]" in out.err
     assert (project / "retrain.txt").read_text().startswith("run-42 drift in 3 of 6 features")
+    # The command hook runs in the -C folder, not wherever mlgen was started.
+    assert Path.cwd() != project
+    assert Path((project / "retrain-cwd.txt").read_text().strip()).resolve() == project.resolve()
     assert {a["action"]: a["status"] for a in report["actions"]} == {"alert": "sent",
                                                                      "retrain": "triggered"}
     prom = (project / "metrics" / "mlgen_drift_demo.prom").read_text()
@@ -149,3 +154,30 @@ def test_retrain_registry_resolves_lazy_entries_and_the_command_hook() -> None:
     assert isinstance(get_hook("lazy", "echo x", hooks), CommandHook)
     with pytest.raises(Exception, match="no retrain hook named 'jenkinz'"):
         get_hook("jenkinz", Spec)
+
+
+def test_spec_min_rows_and_missing_rate_threshold_are_used(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cur = frame(np.random.default_rng(21), 400, numeric=4, categorical=2)
+    cur.loc[:59, "num02"] = np.nan  # 15% missing against ~0% in the reference
+    cur.to_parquet(project / "missing.parquet")
+    args = ["-C", str(project), "drift", "--no-actions", "--json", "--current",
+            str(project / "missing.parquet"), "--window", "all"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"]["thresholds"]["missing_rate"] == 0.2 and doc["settings"]["min_rows"] == 50
+    num02 = next(f for f in doc["features"] if f["name"] == "num02")
+    assert num02["missing"]["change"] == pytest.approx(0.15) and not num02["drifted"]
+    assert main([*args, "--threshold", "missing_rate=0.1"]) == 0
+    num02 = next(f for f in json.loads(capsys.readouterr().out)["features"] if f["name"] == "num02")
+    assert num02["drifted"] and "missing rate moved from 0.0% to 15.0%" in " ".join(num02["notes"])
+
+    shifted = frame(np.random.default_rng(22), 40, numeric=4, categorical=2, shifted=SHIFTED,
+                    shift=3.0)
+    shifted.to_parquet(project / "short.parquet")
+    short = ["-C", str(project), "drift", "--no-actions", "--json", "--current",
+             str(project / "short.parquet"), "--window", "all"]
+    assert main(short) == 0  # 40 rows < drift.min_rows 50: too few to judge, not drift
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dataset"]["too_few_rows"] is True and doc["dataset"]["drift"] is False
+    assert main([*short, "--min-rows", "30"]) == 1  # the flag wins over the spec
