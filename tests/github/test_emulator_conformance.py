@@ -215,7 +215,7 @@ def test_faults_look_like_github(emu: Emulator, spec: Spec) -> None:
 class _Sink(BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []  # noqa: RUF012
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(204)
