@@ -129,3 +129,26 @@ def test_a_failed_write_leaves_the_tree_as_it_was(project: Path, monkeypatch: py
         writer.write_files(project, [writer.FileWrite(a.path, a.text.encode(), a.mode) for a in artifacts])
     assert snapshot(project) == before
     assert not list(project.rglob("*.mlgen-tmp"))
+
+
+def test_generated_pipelines_run_the_same_mlgen_commands(project: Path) -> None:
+    """Jenkins and Actions run check, validate, every stage and the gate through mlgen itself."""
+    assert run_mlgen("-C", str(project), "render").returncode == 0
+    jenkinsfile = (project / "Jenkinsfile").read_text()
+    workflow = (project / ".github" / "workflows" / "ci.yml").read_text()
+    spec = yaml.safe_load((project / "mlgen.yaml").read_text())
+    for text in (jenkinsfile, workflow):
+        assert ".venv/bin/mlgen check" in text
+        assert ".venv/bin/mlgen validate" in text
+        assert ".venv/bin/mlgen gate" in text
+        for stage in spec["model"]["stages"]:
+            assert f".venv/bin/mlgen run {stage}" in text
+    assert "mlgen comment --pr" in jenkinsfile and "mlgen comment --pr" in workflow
+    # Deployment probes and the image's HEALTHCHECK use the server's real paths and port.
+    deployment = yaml.safe_load((project / "k8s" / "base" / "deployment.yaml").read_text())
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    port = spec["serve"]["port"]
+    assert container["ports"][0]["containerPort"] == port
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert f"http://127.0.0.1:{port}/v2/health/ready" in (project / "Dockerfile").read_text()
