@@ -1,7 +1,7 @@
 """`mlgen drift` beside Evidently's DataDriftPreset on the same synthetic data, in the same run.
 
-    .venv/bin/python benchmarks/drift_bench.py [--rows 1000000] [--evidently-rows 100000]
-                                               [--repeats 3] [--formats parquet,jsonl,csv]
+    .venv/bin/python benchmarks/drift_bench.py [--rows 1000000] [--evidently-rows 1000000]
+                  [--repeats 5] [--evidently-repeats 1] [--formats parquet,jsonl,csv]
     .venv/bin/python benchmarks/drift_bench.py --memory   # peak RSS at 100k vs 1M rows per format
 
 Data: 25 numeric + 5 categorical features, reference and current of equal size, three numeric
@@ -208,13 +208,16 @@ def run_evidently(py: Path, ref: Path, cur: Path, repeats: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--evidently-rows", type=int, default=100_000,
-                    help="Evidently takes ~97 s and 2.7 GB at 1M rows here; 100k keeps a run short.")
+    ap.add_argument("--evidently-rows", type=int, default=1_000_000,
+                    help="Evidently takes ~100 s and 2.7 GB at 1M rows here; 100000 for a short run.")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--formats", default="parquet,jsonl,csv")
     ap.add_argument("--skip-evidently", action="store_true")
+    ap.add_argument("--evidently-repeats", type=int, default=0,
+                    help="Runs of Evidently (default: --repeats); ~100 s each at 1M rows.")
     ap.add_argument("--memory", action="store_true",
-                    help="Only the memory table: peak RSS at --evidently-rows vs --rows rows.")
+                    help="Only the memory table: peak RSS at --small-rows vs --rows rows.")
+    ap.add_argument("--small-rows", type=int, default=100_000)
     ap.add_argument("--chunks", default="10000,50000,250000",
                     help="Chunk sizes for --memory (50000 is the default of mlgen drift).")
     ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
@@ -223,48 +226,56 @@ def main() -> int:
     if args.prepare_only:
         _prepare_here(args.rows, [args.rows, args.evidently_rows], formats)
         return 0
-    files = prepare(args.rows, [args.rows, args.evidently_rows], formats)
     if args.memory:
-        memory_table(files, args.evidently_rows, args.rows, formats,
+        files = prepare(args.rows, [args.rows, args.small_rows], formats)
+        memory_table(files, args.small_rows, args.rows, formats,
                      [int(c) for c in args.chunks.split(",") if c])
         return 0
+    files = prepare(args.rows, [args.rows, args.evidently_rows], formats)
+    load_before = os.getloadavg()
     rows: list[tuple] = []
     results: dict[str, dict] = {}
     for fmt in formats:
         r = run_mlgen(files["profile"], files[f"{fmt}-{args.rows}"], args.repeats)
         results[f"mlgen-{fmt}-{args.rows}"] = r
-        rows.append((f"{args.rows:,}", fmt, "mlgen drift", r))
-    small = run_mlgen(files["profile"], files[f"parquet-{args.evidently_rows}"], args.repeats)
-    rows.append((f"{args.evidently_rows:,}", "parquet", "mlgen drift", small))
-    chunked = run_mlgen(files["profile"], files[f"parquet-{args.rows}"], args.repeats, 50_000)
-    rows.append((f"{args.rows:,}", "parquet", "mlgen drift --chunk-rows 50000", chunked))
+        rows.append((args.rows, fmt, "mlgen drift", r))
+    chunked = run_mlgen(files["profile"], files[f"parquet-{args.rows}"], args.repeats, 250_000)
+    rows.append((args.rows, "parquet", "mlgen drift --chunk-rows 250000", chunked))
+    small = results.get(f"mlgen-parquet-{args.evidently_rows}")
+    if small is None:
+        small = run_mlgen(files["profile"], files[f"parquet-{args.evidently_rows}"], args.repeats)
+        rows.append((args.evidently_rows, "parquet", "mlgen drift", small))
     ev = None
+    ev_repeats = args.evidently_repeats or args.repeats
     if not args.skip_evidently:
         py = ensure_evidently()
         assert py is not None
         ev = run_evidently(py, files[f"reference-{args.evidently_rows}"],
-                           files[f"parquet-{args.evidently_rows}"], args.repeats)
-        rows.append((f"{args.evidently_rows:,}", "parquet", "Evidently DataDriftPreset", ev))
+                           files[f"parquet-{args.evidently_rows}"], ev_repeats)
+        rows.append((args.evidently_rows, "parquet", "Evidently DataDriftPreset", ev))
+    load_after = os.getloadavg()
 
-    print(f"\nmedian of {args.repeats} runs, whole process (start, imports, read, compute); "
-          f"{os.cpu_count()} cores; planted: {', '.join(PLANTED)}")
+    print(f"\nmedian of {args.repeats} runs (Evidently: {ev_repeats}), whole process (start, "
+          f"imports, read, compute); {os.cpu_count()} cores shared with other jobs: load average "
+          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (1-min), "
+          f"{load_after[1]:.1f} over 5 min; planted: {', '.join(PLANTED)}")
     print(f"{'rows':>10} | {'format':7} | {'tool':32} | {'wall s':>7} | {'core s':>7} | "
           f"{'peak RSS MB':>11} | {'vs Evidently':>12} | flagged")
     print("-" * 120)
     for n, fmt, tool, r in rows:
-        ratio = ""
-        if ev is not None and tool.startswith("mlgen"):
+        ratio = ""  # only beside Evidently on the same rows and format
+        if ev is not None and tool.startswith("mlgen") and n == args.evidently_rows \
+                and fmt == "parquet":
             ratio = f"{ev['wall'] / r['wall']:.1f}x faster"
-        elif ev is not None:
+        elif ev is not None and not tool.startswith("mlgen"):
             ratio = "1.0x"
         flagged = ",".join(r["drifted"]) if r["drifted"] != sorted(PLANTED) else "exactly the 3 planted"
-        print(f"{n:>10} | {fmt:7} | {tool:32} | {r['wall']:7.2f} | {r['core']:7.2f} | "
+        print(f"{n:>10,} | {fmt:7} | {tool:32} | {r['wall']:7.2f} | {r['core']:7.2f} | "
               f"{r['rss']:11.0f} | {ratio:>12} | {flagged}")
     if ev is not None:
-        big = results[f"mlgen-parquet-{args.rows}"]
-        print(f"\nmlgen on {args.rows:,} rows (parquet) vs Evidently on {args.evidently_rows:,}: "
-              f"{ev['wall'] / big['wall']:.1f}x faster on {args.rows // args.evidently_rows}x the rows; "
-              f"same verdict on the planted features: {ev['drifted'] == small['drifted']}")
+        print(f"\nsame rows ({args.evidently_rows:,}, Parquet): mlgen drift "
+              f"{ev['wall'] / small['wall']:.1f}x faster than Evidently; same features flagged: "
+              f"{ev['drifted'] == small['drifted']} ({', '.join(ev['drifted'])})")
     return 0
 
 
