@@ -103,7 +103,8 @@ def test_deleted_generated_file_stays_deleted_until_restored(project: Project) -
     rc, out, _ = project.mlgen("sync")
     assert rc == 0 and "opt-out  .github/workflows/drift.yml" in out
     assert lock(project).files[".github/workflows/drift.yml"].opted_out
-    project.spec('schedule: "0 */6 * * *"', 'schedule: "0 */2 * * *"')
+    # A scheduled CI drift check appears only when drift.current names a window CI can read.
+    project.spec('schedule: "0 */6 * * *"', 'schedule: "0 */2 * * *"\n  current: exports/window')
     assert project.mlgen("sync")[0] == 0
     assert project.mlgen("render")[0] == 0  # render respects the opt-out too
     assert not (project.root / ".github/workflows/drift.yml").exists()
