@@ -254,6 +254,16 @@ def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Pro
     for start in range(0, len(rows), 200):
         status, body = http_post(running.base_url + "/predict", {"instances": rows[start:start + 200]})
         assert status == 200, body
+    # The server appends its sampled rows about once a second; a CronJob runs long after the
+    # traffic, so wait until the rows are on the shared volume before starting the job.
+    mount = Path(json.loads(box.podman("volume", "inspect", running.volume).stdout)[0]["Mountpoint"])
+
+    def logged_rows() -> int:
+        log_file = mount / "requests.jsonl"
+        return log_file.read_bytes().count(b"\n") if log_file.exists() else 0
+
+    wait_until(lambda: logged_rows() >= len(rows), 30, "the request log to hold every row",
+               interval=0.5)
     pod_name = f"{NAME}-drift-e2e"
     play_file = project.root / "reports" / "play-drift.yaml"
     play_file.write_text(kubeplay.drift_play(running.docs, pod_name))
@@ -266,8 +276,12 @@ def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Pro
             state = wait_until(lambda: _exited(box, container), 300, "the drift job to finish",
                                interval=1.0)
         logs = box.podman("logs", container, check=False)
-        assert state["ExitCode"] == 0, f"drift job exited {state['ExitCode']}:\n{logs.stdout}\n{logs.stderr}"
-        mount = json.loads(box.podman("volume", "inspect", running.volume).stdout)[0]["Mountpoint"]
+        if state["ExitCode"] != 0:
+            server = box.podman("pod", "logs", running.pod_id, check=False)
+            listing = sorted(str(p.relative_to(mount)) for p in Path(mount).rglob("*"))
+            raise AssertionError(f"drift job exited {state['ExitCode']}:\n{logs.stdout}\n{logs.stderr}\n"
+                                 f"request-log volume: {listing}\nserver pod logs:\n"
+                                 f"{server.stdout[-3000:]}\n{server.stderr[-3000:]}")
         reports = list(Path(mount).rglob("drift-report.json"))
         assert reports, f"no drift-report.json in the request-log volume:\n{logs.stdout}{logs.stderr}"
         report = json.loads(reports[0].read_text())
