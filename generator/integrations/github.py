@@ -329,8 +329,13 @@ def create_commit(client: GitHubClient, repo: Repository, *, base_commit: str, b
 
 
 def set_branch(client: GitHubClient, repo: Repository, branch: str, sha: str,
-               exists: bool | None = None) -> str:
-    """Point `branch` at `sha`, creating it if needed (force: the sync branch is mlgen's own)."""
+               exists: bool | None = None, message: str | None = None) -> str:
+    """Point `branch` at `sha`, creating it if needed.
+
+    With `exists=True` (its open sync PR was checked) the branch is moved with force. Otherwise
+    it is created; if it already exists without an open PR (a closed PR's leftover), it is only
+    moved when its head is a commit mlgen made (same `message`), never over someone's commits.
+    """
     def update() -> None:
         ref = client.gh.requester  # a direct PATCH avoids a GET of the ref first
         client.call(f"move {branch} in {repo.full_name}", lambda: ref.requestJsonAndCheck(
@@ -347,8 +352,20 @@ def set_branch(client: GitHubClient, repo: Repository, branch: str, sha: str,
     except GitHubError as exc:
         if exc.status != 422:
             raise
-        update()  # it already existed (or our first POST went through before a retry)
-        return "updated"
+    # The branch exists: our own first POST went through before a retry, or it is left over.
+    current = client.call(f"read {branch} of {repo.full_name}",
+                          lambda: repo.get_git_ref(f"heads/{branch}")).object.sha
+    if current == sha:
+        return "created"
+    head_message = client.call(f"read commit {current[:12]} of {repo.full_name}",
+                               lambda: repo.get_git_commit(current)).message
+    if message is None or head_message.strip() != message.strip():
+        raise GitHubError(f"sync of {repo.full_name}", 409,
+                          f"{branch} exists with commits mlgen did not make and no open pull "
+                          f"request; delete the branch or open a pull request from it, then "
+                          "run again")
+    update()
+    return "updated"
 
 
 def find_open_pr(client: GitHubClient, repo: Repository, branch: str) -> PullRequest | None:
@@ -432,7 +449,8 @@ def open_or_update_sync_pr(client: GitHubClient, repo_name: str,
     commit = create_commit(client, repo, base_commit=head_sha, base_tree=head_tree,
                            changes=changes, message=title, modes=modes)
     full_body = f"{body.rstrip()}\n\n{sync_marker(digest, commit)}\n"
-    set_branch(client, repo, branch, commit, exists=True if existing else None)
+    set_branch(client, repo, branch, commit, exists=True if existing else None,
+               message=title)
     pr, action = open_or_update_pr(client, repo, branch=branch, base=base_branch, title=title,
                                    body=full_body, existing=existing,
                                    known_absent=existing is None)

@@ -174,3 +174,25 @@ def test_real_templates_render_remotely(emu: Emulator) -> None:
     lock = plan.changes.pop(".mlgen/lock.json")
     assert plan.changes == render_remote(EXAMPLE.read_text())
     assert lock is not None and b'"Jenkinsfile"' in lock  # the merge base of the next sync
+
+
+def test_leftover_sync_branch_is_reused_only_when_mlgen_made_its_head(emu: Emulator) -> None:
+    emu.add_repo("acme/l", {"mlgen.yaml": "name: l\n"})
+    c = client(emu)
+    repo = c.repo("acme/l")
+    first = gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": b"1\n"}, "mlgen sync", "body")
+    repo.get_pull(first.pr_number).edit(state="closed")  # closed, branch not deleted
+    # Only mlgen's own commit on the leftover branch: a new sync may move it and open a PR.
+    second = gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": b"2\n"}, "mlgen sync", "body")
+    assert second.action == "created" and second.pr_number != first.pr_number
+    repo.get_pull(second.pr_number).edit(state="closed")
+    # Someone pushes their own commit to the leftover branch: mlgen must not force it away.
+    head = repo.get_git_ref("heads/mlgen/sync").object.sha
+    tree = repo.get_git_commit(head).tree
+    theirs = repo.create_git_commit("hand-made fix", tree, [repo.get_git_commit(head)])
+    c.gh.requester.requestJsonAndCheck("PATCH", f"{repo.url}/git/refs/heads/mlgen/sync",
+                                       input={"sha": theirs.sha, "force": True})
+    with pytest.raises(gh.GitHubError) as info:
+        gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": b"3\n"}, "mlgen sync", "body")
+    assert info.value.status == 409 and "did not make" in str(info.value)
+    assert repo.get_git_ref("heads/mlgen/sync").object.sha == theirs.sha
