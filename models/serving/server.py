@@ -62,9 +62,11 @@ def serve(config: ServeConfig) -> int:
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("worker-*.bin"):  # counters start at zero with the server
         stale.unlink()
-    shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
-    log.info("listening on http://%s:%d with %d worker(s); model %r from %s; metrics in %s",
-             shown_host, port, config.workers, config.name, config.model_path, metrics_dir)
+    bound = config.host or "0.0.0.0"
+    local = "127.0.0.1" if bound in ("0.0.0.0", "::") else bound
+    log.info("listening on %s:%d (http://%s:%d) with %d worker(s); model %r from %s; "
+             "metrics in %s", bound, port, local, port, config.workers, config.name,
+             config.model_path, metrics_dir)
     _preload()
     supervisor = _Supervisor(config, sock, metrics_dir)
     try:
