@@ -123,29 +123,43 @@ def _decide(method: str, score: float, threshold: float) -> bool:
     return score < threshold if method in PVALUE_METHODS else score >= threshold
 
 
-def evaluate_numeric(acc: NumericAccumulator, settings: DriftSettings) -> FeatureResult:
-    prof: NumericProfile = acc.profile
-    method = settings.method_for("numeric")
+def _start(acc: NumericAccumulator | CategoricalAccumulator, kind: str, invalid_word: str,
+           settings: DriftSettings) -> tuple[dict[str, Any], list[str], FeatureResult | None]:
+    """What both feature kinds share: the result's common fields, notes so far, and the
+    early answer when there is nothing to compare (column absent, no reference, no values)."""
+    prof = acc.profile
+    method = settings.method_for(kind)
     th = settings.thresholds
     missing = _missing(prof.missing_rate, acc.rows, acc.missing, th.missing_rate)
     notes: list[str] = []
     if acc.invalid:
-        notes.append(f"{acc.invalid} values were not numbers and count as missing")
-    base: dict[str, Any] = {"name": prof.name, "kind": "numeric", "method": method,
+        notes.append(f"{acc.invalid} values were not {invalid_word} and count as missing")
+    base: dict[str, Any] = {"name": prof.name, "kind": kind, "method": method,
                             "threshold": th.for_method(method), "rows": acc.rows,
                             "count": acc.count, "missing": missing}
+    early: FeatureResult | None = None
     if not acc.present:
-        return FeatureResult(status="missing_column", score=None, drifted=False, scores={},
-                             notes=("column absent from the current window",), **base)
-    if prof.count == 0:
-        return FeatureResult(status="no_reference", score=None, drifted=missing["drifted"],
-                             scores={}, notes=("the reference had no value",), **base)
-    if acc.count == 0 and acc.rows < settings.min_rows:
-        return FeatureResult(status="insufficient_data", score=None, drifted=False, scores={},
-                             notes=(*notes, _too_few(acc.rows, settings)), **base)
-    if acc.count == 0:
-        return FeatureResult(status="all_missing", score=None, drifted=missing["drifted"],
-                             scores={}, notes=(*notes, "no non-missing value in the window"), **base)
+        early = FeatureResult(status="missing_column", score=None, drifted=False, scores={},
+                              notes=("column absent from the current window",), **base)
+    elif prof.count == 0:
+        early = FeatureResult(status="no_reference", score=None, drifted=missing["drifted"],
+                              scores={}, notes=("the reference had no value",), **base)
+    elif acc.count == 0 and acc.rows < settings.min_rows:
+        early = FeatureResult(status="insufficient_data", score=None, drifted=False, scores={},
+                              notes=(*notes, _too_few(acc.rows, settings)), **base)
+    elif acc.count == 0:
+        early = FeatureResult(status="all_missing", score=None, drifted=missing["drifted"],
+                              scores={}, notes=(*notes, "no non-missing value in the window"),
+                              **base)
+    return base, notes, early
+
+
+def evaluate_numeric(acc: NumericAccumulator, settings: DriftSettings) -> FeatureResult:
+    prof: NumericProfile = acc.profile
+    base, notes, early = _start(acc, "numeric", "numbers", settings)
+    if early is not None:
+        return early
+    method, missing = base["method"], base["missing"]
     ref_counts = np.asarray(prof.counts, dtype=np.int64)
     ref_sums = np.array([0.0 if m is None else m * c for m, c in zip(prof.means, prof.counts,
                                                                         strict=True)])
@@ -187,27 +201,10 @@ def evaluate_numeric(acc: NumericAccumulator, settings: DriftSettings) -> Featur
 
 def evaluate_categorical(acc: CategoricalAccumulator, settings: DriftSettings) -> FeatureResult:
     prof: CategoricalProfile = acc.profile
-    method = settings.method_for("categorical")
-    th = settings.thresholds
-    missing = _missing(prof.missing_rate, acc.rows, acc.missing, th.missing_rate)
-    notes: list[str] = []
-    if acc.invalid:
-        notes.append(f"{acc.invalid} values were not categories and count as missing")
-    base: dict[str, Any] = {"name": prof.name, "kind": "categorical", "method": method,
-                            "threshold": th.for_method(method), "rows": acc.rows,
-                            "count": acc.count, "missing": missing}
-    if not acc.present:
-        return FeatureResult(status="missing_column", score=None, drifted=False, scores={},
-                             notes=("column absent from the current window",), **base)
-    if prof.count == 0:
-        return FeatureResult(status="no_reference", score=None, drifted=missing["drifted"],
-                             scores={}, notes=("the reference had no value",), **base)
-    if acc.count == 0 and acc.rows < settings.min_rows:
-        return FeatureResult(status="insufficient_data", score=None, drifted=False, scores={},
-                             notes=(*notes, _too_few(acc.rows, settings)), **base)
-    if acc.count == 0:
-        return FeatureResult(status="all_missing", score=None, drifted=missing["drifted"],
-                             scores={}, notes=(*notes, "no non-missing value in the window"), **base)
+    base, notes, early = _start(acc, "categorical", "categories", settings)
+    if early is not None:
+        return early
+    method, missing = base["method"], base["missing"]
     known = dict(prof.categories)
     unseen = {k: v for k, v in acc.counts.items() if k not in known}
     cats = list(known)
