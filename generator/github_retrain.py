@@ -6,7 +6,6 @@ GitHub App, GITHUB_API_URL); the repository and branch come from the spec's ci.g
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +23,12 @@ class GitHubRetrainHook:
 
     def trigger(self, reason: str, details: dict[str, Any]) -> str:
         from .integrations import github as gh
-        from .retrain import RetrainError
+        from .retrain import RetrainError, reason_with_features
 
-        summary = reason
-        drifted = details.get("drifted") if isinstance(details, dict) else None
-        if drifted:
-            summary += f" (drifted: {json.dumps(drifted, default=str)})"
+        summary = reason_with_features(reason, details, _MAX_INPUT)
         try:
             return gh.dispatch_workflow(gh.connect(), self.repository, self.workflow, self.ref,
-                                        {"reason": summary[:_MAX_INPUT]})
+                                        {"reason": summary})
         except MlgenError as exc:
             raise RetrainError(f"github retrain hook: {exc}") from exc
 

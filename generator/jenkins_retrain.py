@@ -7,7 +7,6 @@ JENKINS_API_TOKEN (and JENKINS_CA_BUNDLE), else the spec's ci.jenkins.url; the j
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,17 +26,14 @@ class JenkinsRetrainHook:
     def trigger(self, reason: str, details: dict[str, Any]) -> str:
         from .integrations.jenkins import JenkinsClient, connection_from
         from .jenkins_sync import trigger
-        from .retrain import RetrainError
+        from .retrain import RetrainError, reason_with_features
 
-        summary = reason
-        drifted = details.get("drifted") if isinstance(details, dict) else None
-        if drifted:
-            summary += f" (drifted: {json.dumps(drifted, default=str)})"
+        summary = reason_with_features(reason, details, _MAX_REASON)
         try:
             client = JenkinsClient(connection_from(url=None, user=None, token=None,
                                                    spec_url=self.spec_url))
             # Wait for the build number (a URL a person can follow), not for the retraining.
-            outcome = trigger(client, self.job, {REASON_PARAMETER: summary[:_MAX_REASON]},
+            outcome = trigger(client, self.job, {REASON_PARAMETER: summary},
                               timeout=self.start_timeout, poll=2.0, wait=False)
         except MlgenError as exc:
             raise RetrainError(f"jenkins retrain hook: {exc}") from exc

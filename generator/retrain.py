@@ -38,6 +38,13 @@ class RetrainError(MlgenError):
     """The hook could not start a retraining (the drift report records it)."""
 
 
+def reason_with_features(reason: str, details: Any, limit: int) -> str:
+    """The retrain reason a hook sends: the reason plus the drifted features, cut to `limit`."""
+    drifted = details.get("drifted") if isinstance(details, dict) else None
+    summary = f"{reason} (drifted: {json.dumps(drifted, default=str)})" if drifted else reason
+    return summary[:limit]
+
+
 @dataclass(frozen=True)
 class CommandHook:
     """Runs a shell command from the spec; its first line of output is returned as the id.
