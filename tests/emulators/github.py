@@ -1268,11 +1268,12 @@ class GraphQL:
     def _check(self, schema: GraphQLSchema, query: str
                ) -> tuple[DocumentNode | None, list[dict[str, Any]]]:
         """Parse and validate, remembered by query text: clients send the same few queries."""
-        if query not in self._checked:
+        checked = self._checked.get(query)
+        if checked is None:
             try:
                 document = parse(query)
             except GraphQLError as exc:
-                checked: tuple[DocumentNode | None, list[dict[str, Any]]] = (None, [_error(exc)])
+                checked = (None, [_error(exc)])
             else:
                 errors = [_error(e) for e in validate(schema, document)]
                 checked = (None, errors) if errors else (document, [])
@@ -1280,8 +1281,7 @@ class GraphQL:
                 if len(self._checked) >= 256:
                     self._checked.clear()
                 self._checked[query] = checked
-            return checked
-        return self._checked[query]
+        return checked
 
     def _repository(self, args: dict[str, Any]) -> dict[str, Any]:
         found = self.s.repos.get(f"{args['owner']}/{args['name']}".lower())
