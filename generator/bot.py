@@ -236,10 +236,10 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
             text = "✅ Nothing to sync: pipeline files already match `mlgen.yaml`."
         else:
             r = client.repo(repo)
-            head = client.call("read branch", lambda: r.get_branch(branch))
-            if head.commit.commit.tree.sha != plan.base_tree:
-                raise gh.GitHubError("sync", 409, f"{branch} moved; try again")
-            sha = gh.create_commit(client, r, base_commit=head.commit.sha,
+            assert plan.snapshot is not None  # plan_remote always reads one
+            # The snapshot's commit is the parent; the push below is not forced, so if the
+            # branch moved since, GitHub refuses it (422) rather than drop that commit.
+            sha = gh.create_commit(client, r, base_commit=plan.snapshot.commit,
                                    base_tree=plan.base_tree, changes=plan.changes,
                                    message=f"mlgen sync (requested by @{user})",
                                    modes=plan.modes)

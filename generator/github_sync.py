@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from github.Repository import Repository
 
     from .integrations.github import GitHubClient, RepoTree
+    from .integrations.github_snapshot import Snapshot
 
 SPEC_PATH = "mlgen.yaml"
 TITLE = "mlgen: update generated pipeline files"
@@ -60,6 +61,7 @@ class RemotePlan:
     previous_mlgen: str = ""
     conflict_mode: str = "inline"
     downloaded: tuple[str, ...] = ()  # paths whose blobs had to be read
+    snapshot: Snapshot | None = None  # what was read: base commit, sync branch, open PR
 
     @property
     def up_to_date(self) -> bool:
@@ -173,16 +175,27 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
                 render: Render | None = None, *, conflict: str = "inline",
                 restore: Collection[str] | bool = (),
                 extra_templates: Sequence[Path] = ()) -> RemotePlan:
-    """Read the tree and the spec, render, and plan the sync as `mlgen sync` would."""
-    from .integrations.github import read_blob, read_tree
+    """Read the snapshot (one GraphQL query) and the tree (one REST read by SHA), render, and
+    plan the sync as `mlgen sync` would. `ref`: "HEAD" (default branch), a branch or a SHA."""
+    from .integrations.github import SYNC_BRANCH, read_blob, read_tree
+    from .integrations.github_snapshot import read_snapshot
     from .sync import plan_sync
 
+    snap = read_snapshot(client, repository, ref, spec_path=SPEC_PATH, lock_path=LOCK_PATH,
+                         sync_branch=SYNC_BRANCH)
     repo = client.repo(repository)
-    tree = read_tree(client, repo, ref)
-    spec_sha = tree.blob_sha(SPEC_PATH)
-    if spec_sha is None:
+    tree = read_tree(client, repo, snap.tree)
+
+    def file_bytes(path: str) -> bytes | None:
+        at = snap.files.get(path)
+        if at is None:
+            return None
+        return at.data if at.data is not None else read_blob(client, repo, at.sha)
+
+    spec_data = file_bytes(SPEC_PATH)
+    if spec_data is None:
         raise MlgenError(f"{repository}: no {SPEC_PATH} on {ref}")
-    spec_text = decode_text(read_blob(client, repo, spec_sha))[0]
+    spec_text = decode_text(spec_data)[0]
     source = f"{repository}:{SPEC_PATH}"
     if render is None or render is render_remote:
         def fetch(path: str) -> bytes | None:
@@ -192,13 +205,12 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
     else:
         rendered = _adapt(render(spec_text), spec_text)
     default_branch = _default_branch(spec_text, source)
+    common: dict[str, Any] = {"default_branch": default_branch, "templates": rendered.templates,
+              "conflict_mode": conflict, "snapshot": snap}
     if _matches_render(tree, rendered):
-        return RemotePlan(repository, tree.sha, unchanged=len(rendered.artifacts),
-                          default_branch=default_branch, templates=rendered.templates,
-                          conflict_mode=conflict)
-    lock_sha = tree.blob_sha(LOCK_PATH)
-    lock = Lock.from_json(read_blob(client, repo, lock_sha), f"{repository}:{LOCK_PATH}") \
-        if lock_sha else None
+        return RemotePlan(repository, tree.sha, unchanged=len(rendered.artifacts), **common)
+    lock_data = file_bytes(LOCK_PATH)
+    lock = Lock.from_json(lock_data, f"{repository}:{LOCK_PATH}") if lock_data else None
     known = _blob_shas([a.text for a in rendered.artifacts] + [
         e.base for e in (lock.files.values() if lock else ()) if e.base is not None])
     reader = TreeReader(client, repo, tree, known)
@@ -220,9 +232,10 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
     actions = tuple((a.path, a.action) for a in plan.actions if a.changes_disk)
     return RemotePlan(
         repository, tree.sha, changes, tuple(plan.conflicts),
-        sum(1 for a in plan.actions if not a.changes_disk), default_branch, modes, actions,
-        rendered.templates, lock.templates if lock else None, lock.mlgen_version if lock else "",
-        conflict, tuple(reader.downloaded))
+        sum(1 for a in plan.actions if not a.changes_disk), modes=modes, actions=actions,
+        previous_templates=lock.templates if lock else None,
+        previous_mlgen=lock.mlgen_version if lock else "", downloaded=tuple(reader.downloaded),
+        **common)
 
 
 def _default_branch(spec_text: str, source: str) -> str | None:
@@ -296,9 +309,8 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
     if dry_run:
         return {**outcome, "status": "would-change"}
     result = open_or_update_sync_pr(client, repository, plan.changes, title, pr_body(plan),
-                                    base_tree=plan.base_tree,
-                                    base_branch=base_branch or plan.default_branch,
-                                    modes=plan.modes)
+                                    base_tree=plan.base_tree, base_branch=base_branch,
+                                    modes=plan.modes, snapshot=plan.snapshot)
     return {**outcome, "status": result.action, "pr": result.pr_number, "url": result.pr_url,
             "commit": result.commit_sha}
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MlgenError, UsageError, require_extra
+from .github_snapshot import OpenPull, Snapshot
 
 if TYPE_CHECKING:  # PyGithub is imported lazily, through require_extra
     from github.PullRequest import PullRequest
@@ -260,6 +261,10 @@ def read_tree(client: GitHubClient, repo: Repository, ref: str = "HEAD") -> Repo
     """The whole tree of `ref` in one call (HEAD: the default branch)."""
     tree = client.call(f"read the tree of {repo.full_name}@{ref}",
                        lambda: repo.get_git_tree(ref, recursive=True))
+    if tree.raw_data.get("truncated"):
+        raise GitHubError(f"read the tree of {repo.full_name}@{ref}", None,
+                          "GitHub truncated the tree listing (over 100,000 entries or 7 MB); "
+                          "mlgen cannot compare a tree it cannot read whole")
     entries = {e.path: TreeEntry(e.path, e.sha, e.mode, e.type) for e in tree.tree}
     return RepoTree(tree.sha, entries)
 
@@ -329,12 +334,15 @@ def create_commit(client: GitHubClient, repo: Repository, *, base_commit: str, b
 
 
 def set_branch(client: GitHubClient, repo: Repository, branch: str, sha: str,
-               exists: bool | None = None, message: str | None = None) -> str:
+               exists: bool | None = None, message: str | None = None,
+               current: tuple[str, str] | None = None) -> str:
     """Point `branch` at `sha`, creating it if needed.
 
-    With `exists=True` (its open sync PR was checked) the branch is moved with force. Otherwise
-    it is created; if it already exists without an open PR (a closed PR's leftover), it is only
-    moved when its head is a commit mlgen made (same `message`), never over someone's commits.
+    With `exists=True` (its open sync PR was checked) the branch is moved with force. With
+    `exists=False` it is known to be absent and is created. Otherwise (`None`) it is created, or,
+    if it exists without an open PR (a closed PR's leftover), only moved when its head is a
+    commit mlgen made (same `message`), never over someone's commits. `current` is that head
+    (SHA, message) when already known, from the GraphQL snapshot; else it is read on a 422.
     """
     def update() -> None:
         ref = client.gh.requester  # a direct PATCH avoids a GET of the ref first
@@ -345,21 +353,22 @@ def set_branch(client: GitHubClient, repo: Repository, branch: str, sha: str,
     if exists:
         update()
         return "updated"
-    try:
-        client.call(f"create {branch} in {repo.full_name}",
-                    lambda: repo.create_git_ref(f"refs/heads/{branch}", sha), write=True)
-        return "created"
-    except GitHubError as exc:
-        if exc.status != 422:
-            raise
-    # The branch exists: our own first POST went through before a retry, or it is left over.
-    current = client.call(f"read {branch} of {repo.full_name}",
-                          lambda: repo.get_git_ref(f"heads/{branch}")).object.sha
-    if current == sha:
-        return "created"
-    head_message = client.call(f"read commit {current[:12]} of {repo.full_name}",
-                               lambda: repo.get_git_commit(current)).message
-    if message is None or head_message.strip() != message.strip():
+    if current is None:
+        try:
+            client.call(f"create {branch} in {repo.full_name}",
+                        lambda: repo.create_git_ref(f"refs/heads/{branch}", sha), write=True)
+            return "created"
+        except GitHubError as exc:
+            if exc.status != 422 or exists is False:
+                raise
+        # The branch exists: our own first POST went through before a retry, or it is left over.
+        head = client.call(f"read {branch} of {repo.full_name}",
+                           lambda: repo.get_git_ref(f"heads/{branch}")).object.sha
+        if head == sha:
+            return "created"
+        current = (head, client.call(f"read commit {head[:12]} of {repo.full_name}",
+                                     lambda: repo.get_git_commit(head)).message)
+    if message is None or current[1].strip() != message.strip():
         raise GitHubError(f"sync of {repo.full_name}", 409,
                           f"{branch} exists with commits mlgen did not make and no open pull "
                           f"request; delete the branch or open a pull request from it, then "
@@ -368,23 +377,27 @@ def set_branch(client: GitHubClient, repo: Repository, branch: str, sha: str,
     return "updated"
 
 
-def find_open_pr(client: GitHubClient, repo: Repository, branch: str) -> PullRequest | None:
+def _open_pull(pr: PullRequest) -> OpenPull:
+    return OpenPull(pr.number, pr.html_url, pr.title, pr.body or "", pr.head.sha, pr.base.ref)
+
+
+def find_open_pr(client: GitHubClient, repo: Repository, branch: str) -> OpenPull | None:
     owner = repo.full_name.split("/")[0]
-    pulls = client.call(f"list pull requests of {repo.full_name}", lambda: list(
-        repo.get_pulls(state="open", head=f"{owner}:{branch}")))
+    pulls = client.call(f"list pull requests of {repo.full_name}", lambda: [
+        _open_pull(p) for p in repo.get_pulls(state="open", head=f"{owner}:{branch}")])
     return pulls[0] if pulls else None
 
 
 def open_or_update_pr(client: GitHubClient, repo: Repository, *, branch: str, base: str,
-                      title: str, body: str, existing: PullRequest | None = None,
-                      known_absent: bool = False) -> tuple[PullRequest, str]:
+                      title: str, body: str, existing: OpenPull | None = None,
+                      known_absent: bool = False) -> tuple[OpenPull, str]:
     """Open the PR for `branch`, or update the open one: never a duplicate."""
     if existing is None and not known_absent:
         existing = find_open_pr(client, repo, branch)
     if existing is None:
         try:
-            pr = client.call(f"open a pull request in {repo.full_name}", lambda: repo.create_pull(
-                base=base, head=branch, title=title, body=body), write=True)
+            pr = client.call(f"open a pull request in {repo.full_name}", lambda: _open_pull(
+                repo.create_pull(base=base, head=branch, title=title, body=body)), write=True)
             return pr, "created"
         except GitHubError as exc:
             if exc.status != 422 or "already exists" not in str(exc):
@@ -392,9 +405,13 @@ def open_or_update_pr(client: GitHubClient, repo: Repository, *, branch: str, ba
             existing = find_open_pr(client, repo, branch)
             if existing is None:
                 raise
-    if existing.title != title or (existing.body or "") != body:
-        client.call(f"update pull request #{existing.number} of {repo.full_name}",
-                    lambda: existing.edit(title=title, body=body), write=True)
+    if existing.title != title or existing.body != body:
+        number = existing.number
+        client.call(f"update pull request #{number} of {repo.full_name}",
+                    lambda: client.gh.requester.requestJsonAndCheck(
+                        "PATCH", f"{repo.url}/pulls/{number}", input={"title": title,
+                                                                      "body": body}),
+                    write=True)
         return existing, "updated"
     return existing, "unchanged"
 
@@ -412,49 +429,63 @@ def open_or_update_sync_pr(client: GitHubClient, repo_name: str,
                            changes: dict[str, bytes | None], title: str, body: str, *,
                            base_tree: str | None = None, base_branch: str | None = None,
                            branch: str = SYNC_BRANCH,
-                           modes: Mapping[str, int] | None = None) -> SyncResult:
+                           modes: Mapping[str, int] | None = None,
+                           snapshot: Snapshot | None = None) -> SyncResult:
     """Put `changes` (relative to the default branch) on `branch` as one commit, with its PR.
 
-    `base_tree` is the tree SHA the changes were computed against (from `read_tree`): if the
-    default branch moved since, we stop rather than revert someone's commit. A hidden marker
-    in the PR body records the changes and the commit mlgen made, so a rerun with the same
-    changes makes no write (checked before anything else is read), and a commit someone else
-    pushed to the branch (a conflict resolved by hand) is never forced away.
+    `snapshot` is what `read_snapshot` saw when the changes were computed (base commit, sync
+    branch, open PR): with it no further read is made. Without it the open PR and the base
+    branch are read over REST, and `base_tree` (the tree SHA the changes were computed against)
+    stops the sync if the base branch moved since, rather than revert someone's commit. A
+    hidden marker in the PR body records the changes and the commit mlgen made, so a rerun with
+    the same changes makes no write, and a commit someone else pushed to the branch (a conflict
+    resolved by hand) is never forced away.
     """
     repo = client.repo(repo_name)
     if not changes:
         raise ValueError("open_or_update_sync_pr needs at least one change")
-    existing = find_open_pr(client, repo, branch)
+    if snapshot is not None:
+        base_branch = base_branch or snapshot.branch
+        existing = snapshot.open_pull(base_branch)
+        head_sha, head_tree = snapshot.commit, snapshot.tree
+    else:
+        existing = find_open_pr(client, repo, branch)
     if existing is not None:
-        fields = _marker_fields(existing.body or "")
+        fields = _marker_fields(existing.body)
         if base_tree is not None and fields.get("changes") == changes_digest(base_tree, changes):
-            return SyncResult("unchanged", existing.number, existing.html_url, existing.head.sha)
-        if fields.get("commit") and fields["commit"] != existing.head.sha:
+            return SyncResult("unchanged", existing.number, existing.url, existing.head_sha)
+        if fields.get("commit") and fields["commit"] != existing.head_sha:
             raise GitHubError(f"sync of {repo_name}", 409,
                               f"{branch} (pull request #{existing.number}) has commits mlgen did "
                               "not make; merge or close that pull request, then run again")
     if base_branch is None:
-        base_branch = existing.base.ref if existing else client.call(
+        base_branch = existing.base_ref if existing else client.call(
             f"read {repo_name}", lambda: repo.default_branch)
-    head = client.call(f"read branch {base_branch} of {repo_name}",
-                       lambda: repo.get_branch(base_branch))
-    head_sha, head_tree = head.commit.sha, head.commit.commit.tree.sha
+    if snapshot is None:
+        head = client.call(f"read branch {base_branch} of {repo_name}",
+                           lambda: repo.get_branch(base_branch))
+        head_sha, head_tree = head.commit.sha, head.commit.commit.tree.sha
     if base_tree is not None and head_tree != base_tree:
         raise GitHubError(f"sync of {repo_name}", 409,
                           f"{base_branch} moved while mlgen was comparing (or is not the branch "
                           "that was read); run again")
     digest = changes_digest(head_tree, changes)
-    if existing is not None and _marker_fields(existing.body or "").get("changes") == digest:
-        return SyncResult("unchanged", existing.number, existing.html_url, existing.head.sha)
+    if existing is not None and _marker_fields(existing.body).get("changes") == digest:
+        return SyncResult("unchanged", existing.number, existing.url, existing.head_sha)
     commit = create_commit(client, repo, base_commit=head_sha, base_tree=head_tree,
                            changes=changes, message=title, modes=modes)
     full_body = f"{body.rstrip()}\n\n{sync_marker(digest, commit)}\n"
-    set_branch(client, repo, branch, commit, exists=True if existing else None,
-               message=title)
+    if existing is not None:
+        set_branch(client, repo, branch, commit, exists=True)
+    elif snapshot is not None and snapshot.sync_head is not None:
+        set_branch(client, repo, branch, commit, message=title,
+                   current=(snapshot.sync_head, snapshot.sync_head_message))
+    else:
+        set_branch(client, repo, branch, commit, message=title)
     pr, action = open_or_update_pr(client, repo, branch=branch, base=base_branch, title=title,
                                    body=full_body, existing=existing,
                                    known_absent=existing is None)
-    return SyncResult("created" if action == "created" else "updated", pr.number, pr.html_url,
+    return SyncResult("created" if action == "created" else "updated", pr.number, pr.url,
                       commit)
 
 

@@ -38,7 +38,7 @@ def test_fleet_dry_run_resume_and_report(tmp_path: Path) -> None:
         dry = run_fleet(client, entries, FleetOptions(concurrency=3, dry_run=True), sync,
                         progress=None)
         assert sorted(o["status"] for o in dry).count("would-change") == 2
-        assert set(emu.counts()) == {"GET"}
+        assert set(emu.counts()) == {"GET", "GRAPHQL"}  # a dry run only reads
 
         state, report = tmp_path / "state.json", tmp_path / "report.json"
         emu.faults(secondary_limit=2, retry_after=1, match="POST")

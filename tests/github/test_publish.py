@@ -72,7 +72,7 @@ def test_sync_pr_is_one_commit_and_never_duplicated(emu: Emulator, tmp_path: Pat
     emu.reset_counts()
     again = sync_pull_request(c, "acme/m", render=fake_render)
     assert again["status"] == "unchanged" and again["pr"] == first["pr"]
-    assert set(emu.counts()) == {"GET"}  # a rerun makes no write
+    assert emu.counts() == {"GRAPHQL": 1, "GET": 1}  # a rerun makes no write
     pulls = emu.state.repo("acme", "m").pulls
     assert [p["state"] for p in pulls] == ["open"]
 
@@ -83,7 +83,7 @@ def test_up_to_date_repository_costs_two_reads(emu: Emulator) -> None:
 
     outcome = sync_pull_request(client(emu), "acme/u", render=fake_render)
     assert outcome["status"] == "up-to-date"
-    assert emu.counts() == {"GET": 2}
+    assert emu.counts() == {"GRAPHQL": 1, "GET": 1}
 
 
 def test_existing_pr_is_updated_not_duplicated(emu: Emulator) -> None:
@@ -176,14 +176,30 @@ def test_real_templates_render_remotely(emu: Emulator) -> None:
     assert lock is not None and b'"Jenkinsfile"' in lock  # the merge base of the next sync
 
 
-def test_leftover_sync_branch_is_reused_only_when_mlgen_made_its_head(emu: Emulator) -> None:
+@pytest.mark.parametrize("snapshot", [False, True], ids=["rest", "graphql-snapshot"])
+def test_leftover_sync_branch_is_reused_only_when_mlgen_made_its_head(emu: Emulator,
+                                                                      snapshot: bool) -> None:
+    from mlgen.integrations.github_snapshot import read_snapshot
+
     emu.add_repo("acme/l", {"mlgen.yaml": "name: l\n"})
     c = client(emu)
     repo = c.repo("acme/l")
-    first = gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": b"1\n"}, "mlgen sync", "body")
+
+    def sync(data: bytes) -> gh.SyncResult:
+        # with a snapshot, what the branch holds is known before any write (no read on 422)
+        snap = read_snapshot(c, "acme/l", spec_path="mlgen.yaml", lock_path=".mlgen/lock.json",
+                             sync_branch="mlgen/sync") if snapshot else None
+        emu.reset_counts()
+        out = gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": data}, "mlgen sync", "body",
+                                        snapshot=snap)
+        if snapshot:
+            assert "GET" not in emu.counts(), emu.counts()
+        return out
+
+    first = sync(b"1\n")
     repo.get_pull(first.pr_number).edit(state="closed")  # closed, branch not deleted
     # Only mlgen's own commit on the leftover branch: a new sync may move it and open a PR.
-    second = gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": b"2\n"}, "mlgen sync", "body")
+    second = sync(b"2\n")
     assert second.action == "created" and second.pr_number != first.pr_number
     repo.get_pull(second.pr_number).edit(state="closed")
     # Someone pushes their own commit to the leftover branch: mlgen must not force it away.
@@ -193,6 +209,6 @@ def test_leftover_sync_branch_is_reused_only_when_mlgen_made_its_head(emu: Emula
     c.gh.requester.requestJsonAndCheck("PATCH", f"{repo.url}/git/refs/heads/mlgen/sync",
                                        input={"sha": theirs.sha, "force": True})
     with pytest.raises(gh.GitHubError) as info:
-        gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": b"3\n"}, "mlgen sync", "body")
+        sync(b"3\n")
     assert info.value.status == 409 and "did not make" in str(info.value)
     assert repo.get_git_ref("heads/mlgen/sync").object.sha == theirs.sha

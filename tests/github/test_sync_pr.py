@@ -138,16 +138,17 @@ def test_up_to_date_repository_gets_no_pr_and_no_write(emu: Emulator, initialise
     emu.reset_counts()
     code, out, _ = mlgen("sync", "--pr", "--repo", "acme/current")
     assert code == 0 and "already up to date" in out
-    assert emu.counts() == {"GET": 2}  # the tree and mlgen.yaml: no lock, no file downloaded
+    # one GraphQL query (base commit, mlgen.yaml, lock, sync branch) and the tree by SHA
+    assert emu.counts() == {"GRAPHQL": 1, "GET": 1}
     assert emu.state.repo("acme", "current").pulls == []
     assert subprocess.run(["git", "-C", str(before), "for-each-ref"], capture_output=True,
                           text=True, check=True).stdout == refs
 
 
 def test_changed_repository_request_count(emu: Emulator, initialised: dict[str, bytes]) -> None:
-    """Fresh PR for a repository nobody edited: 3 reads to plan (tree, mlgen.yaml, lock; the
-    generated files are known from the lock's bases), 2 to place the commit safely (open PR?
-    branch head and tree), 4 writes (tree, commit, branch, pull request)."""
+    """Fresh PR for a repository nobody edited: 2 reads (one GraphQL query for the base commit,
+    mlgen.yaml, the lock, the sync branch and its open PR; the tree by SHA: the generated files
+    are known from the lock's bases), 4 writes (tree, commit, branch, pull request)."""
     from mlgen.github_sync import sync_pull_request
 
     emu.add_repo("acme/changed", new_port(initialised))
@@ -155,8 +156,7 @@ def test_changed_repository_request_count(emu: Emulator, initialised: dict[str, 
     outcome = sync_pull_request(client(emu), "acme/changed")
     assert outcome["status"] == "created" and outcome["conflicts"] == []
     counts = emu.counts()
-    assert counts.get("GET") == 5 and sum(v for k, v in counts.items() if k != "GET") == 4
-    assert sum(counts.values()) <= 9
+    assert counts == {"GRAPHQL": 1, "GET": 1, "POST": 4}  # tree, commit, ref, pull request
 
 
 def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
@@ -169,7 +169,7 @@ def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
     emu.reset_counts()
     again = sync_pull_request(c, "acme/again")
     assert (again["status"], again["pr"]) == ("unchanged", first["pr"])
-    assert emu.counts() == {"GET": 4}  # tree, spec, lock, the open PR: no write at all
+    assert emu.counts() == {"GRAPHQL": 1, "GET": 1}  # the open PR's marker: no write at all
 
     # someone changes the spec on main again: the same PR gets one new commit, force-moved
     repo = c.repo("acme/again")
@@ -226,7 +226,7 @@ def test_fleet_through_the_cli(emu: Emulator, initialised: dict[str, bytes],
             str(report), "--concurrency", "2"]
     emu.reset_counts()
     code, out, err = mlgen(*args, "--dry-run")
-    assert not state.exists() and set(emu.counts()) == {"GET"}  # a dry run records nothing
+    assert not state.exists() and set(emu.counts()) == {"GET", "GRAPHQL"}  # reads only
     rows = [line.split()[:2] for line in out.splitlines() if line.startswith("org/")]
     assert ["org/a", "would-change"] in rows and ["org/c", "would-change"] in rows, (code, err)
     assert "4/4" in err  # the progress bar goes to stderr
@@ -239,5 +239,6 @@ def test_fleet_through_the_cli(emu: Emulator, initialised: dict[str, bytes],
     emu.reset_counts()
     code, out, _ = mlgen(*args)
     assert code == 1 and "org/missing" in out
-    assert set(emu.counts()) == {"GET"}  # done repositories are skipped; the failed one retried
+    # done repositories are skipped; the failed one is retried (reads only)
+    assert set(emu.counts()) <= {"GET", "GRAPHQL"} and emu.counts()
     assert json.loads(state.read_text())["done"].keys() == {"org/a", "org/b", "org/c"}
