@@ -8,7 +8,6 @@ import hashlib
 from typing import Any
 
 import pytest
-
 from mlgen.integrations.github_snapshot import parse_snapshot, snapshot_query
 
 
