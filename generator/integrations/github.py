@@ -234,6 +234,38 @@ class GitHubClient:
         time.sleep(wait)
         return wait
 
+    def graphql(self, operation: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """Run one GraphQL query; returns its `data`.
+
+        GitHub answers a spent primary GraphQL limit with 200 and an error of type
+        RATE_LIMITED (a 403/429 is retried by GithubRetry like any request): wait for
+        X-RateLimit-Reset, as for REST, at most `max_rate_limit_wait`, then ask again.
+        """
+        gh = self._gh_module
+        requester = self.gh.requester
+
+        def ask() -> dict[str, Any]:
+            for _attempt in range(self.settings.retries + 1):
+                try:
+                    return requester.graphql_query(query, variables)[1].get("data") or {}
+                except gh.GithubException as exc:
+                    errors = exc.data.get("errors") if isinstance(exc.data, dict) else None
+                    if not any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED"
+                               for e in errors or ()):
+                        raise
+                    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+                    reset = float(headers.get("x-ratelimit-reset") or 0)
+                    wait = max(0.0, reset - time.time()) + 1
+                    if wait > self.settings.max_rate_limit_wait:
+                        raise GitHubError(operation, 403, f"GraphQL rate limit resets in "
+                                          f"{wait:.0f}s, more than the "
+                                          f"{self.settings.max_rate_limit_wait:.0f}s allowed"
+                                          ) from None
+                    time.sleep(wait)
+            raise GitHubError(operation, 403, "GraphQL rate limit still spent after waiting")
+
+        return dict(self.call(operation, ask))
+
     def call(self, operation: str, fn: Any, *, write: bool = False) -> Any:
         """Run one PyGithub call; turn its exceptions into GitHubError without any header."""
         gh = self._gh_module

@@ -8,7 +8,7 @@ one POST, and the recursive tree is then read by SHA (REST), so an up-to-date re
 two requests and a changed one two reads plus the writes. Every field used is in GitHub's
 published schema (the emulator validates each query against it, tests/emulators/github.py).
 
-No PyGithub import here: the query goes through `GitHubClient.call` and PyGithub's requester.
+No PyGithub import here: the query goes through `GitHubClient.graphql`.
 """
 from __future__ import annotations
 
@@ -158,11 +158,8 @@ def read_snapshot(client: GitHubClient, repository: str, ref: str = "HEAD", *,
         kind, variables["oid"] = "commit", ref
     else:
         kind, variables["branch"] = "branch", f"refs/heads/{ref.removeprefix('refs/heads/')}"
-    requester = client.gh.requester
-    _headers, answer = client.call(
-        f"read {repository}@{ref} (GraphQL)",
-        lambda: requester.graphql_query(snapshot_query(kind), variables))
-    snap = parse_snapshot(answer.get("data") or {}, spec_path, lock_path)
+    data = client.graphql(f"read {repository}@{ref} (GraphQL)", snapshot_query(kind), variables)
+    snap = parse_snapshot(data, spec_path, lock_path)
     if snap is None:
         what = "default branch" if ref == "HEAD" else ref
         raise GitHubError(f"read {repository}", 404, f"{what} not found (or not a commit)")

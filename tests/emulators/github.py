@@ -1394,6 +1394,10 @@ class _Handler(BaseHTTPRequestHandler):
                 f.fail_5xx -= 1
             elif secondary:
                 f.secondary_limit -= 1
+            if (f.rate_limit_remaining is not None and f.rate_limit_reset
+                    and time.time() >= f.rate_limit_reset):
+                # the window is over: GitHub refills the budget and starts a new hour
+                f.rate_limit_remaining, f.rate_limit_reset = f.rate_limit, int(time.time()) + 3600
             remaining = f.rate_limit_remaining
             if remaining is not None and remaining > 0 and path != "/rate_limit":
                 f.rate_limit_remaining = remaining - 1
@@ -1413,6 +1417,12 @@ class _Handler(BaseHTTPRequestHandler):
                            "minutes before you try again.",
                            {**rl, "Retry-After": str(f.retry_after)})
         if remaining is not None and remaining <= 0 and path != "/rate_limit":
+            if graphql:
+                # GitHub's GraphQL API answers a spent primary limit with 200 and an error of
+                # type RATE_LIMITED (docs: "Rate limits and node limits for the GraphQL API")
+                self._send(200, {"errors": [{"type": "RATE_LIMITED", "message":
+                                             "API rate limit exceeded for user."}]}, rl)
+                return
             raise ApiError(403, "API rate limit exceeded for user.", rl)
         auth = self.headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""

@@ -86,6 +86,25 @@ def test_up_to_date_repository_costs_two_reads(emu: Emulator) -> None:
     assert emu.counts() == {"GRAPHQL": 1, "GET": 1}
 
 
+def test_spent_graphql_limit_waits_for_the_reset(emu: Emulator) -> None:
+    """github.com answers a spent GraphQL budget with 200 + RATE_LIMITED (not a 403 that
+    PyGithub's retry would catch): mlgen waits for X-RateLimit-Reset and asks again."""
+    import time
+
+    from mlgen.github_sync import sync_pull_request
+
+    emu.add_repo("acme/rl", synced("name: rl\n"))
+    c = client(emu)
+    emu.faults(rate_limit_remaining=0, rate_limit_reset=int(time.time()) + 1)
+    outcome = sync_pull_request(c, "acme/rl", render=fake_render)
+    assert outcome["status"] == "up-to-date"
+    assert emu.counts() == {"GRAPHQL": 2, "GET": 1}  # the limited query, its retry, the tree
+    emu.faults(rate_limit_remaining=0, rate_limit_reset=int(time.time()) + 3600)
+    with pytest.raises(gh.GitHubError, match="GraphQL rate limit resets in"):
+        sync_pull_request(client(emu, max_rate_limit_wait=5), "acme/rl", render=fake_render)
+    emu.faults(rate_limit_remaining=None)
+
+
 def test_existing_pr_is_updated_not_duplicated(emu: Emulator) -> None:
     emu.add_repo("acme/d", {"mlgen.yaml": "name: d\n"})
     c = client(emu)
