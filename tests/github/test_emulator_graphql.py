@@ -13,18 +13,18 @@ from typing import Any
 import github
 import pytest
 from github import Auth, Github, InputGitTreeElement
+from mlgen.integrations.github_snapshot import snapshot_query
 
-from generator.integrations.github_snapshot import snapshot_query
-from tests.emulators.github import (
+from tests.emulators.github import DEFAULT_TOKEN, Emulator
+
+graphql = pytest.importorskip("graphql", reason="graphql-core is in the dev extra")
+
+from tests.emulators.github_graphql import (
     BLOB_TEXT_LIMIT,
-    DEFAULT_TOKEN,
     GRAPHQL_SCHEMA_ENV,
-    Emulator,
     graphql_schema_path,
     load_graphql_schema,
 )
-
-graphql = pytest.importorskip("graphql", reason="graphql-core is in the dev extra")
 
 pytestmark = pytest.mark.skipif(
     not graphql_schema_path().is_file(),
