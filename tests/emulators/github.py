@@ -7,8 +7,8 @@ repository (`Emulator.repo_path(...)`) and read the commit mlgen made. Answers f
 operations in ../shared/reference/github-openapi-subset.json (checked by
 tests/github/test_emulator_conformance.py); webhook payloads follow github-webhooks-subset.json.
 
-GraphQL (POST /graphql, in tests/emulators/github_graphql.py): every query is parsed and validated against GitHub's published schema,
-the introspection JSON of the npm package @octokit/graphql-schema pinned in package.json
+GraphQL (POST /graphql, served by tests/emulators/github_graphql.py): every query is parsed
+and validated against GitHub's published schema, the introspection JSON of the npm package @octokit/graphql-schema pinned in package.json
 (node_modules/@octokit/graphql-schema/schema.json, installed by scripts/install-tools.sh;
 override with MLGEN_GITHUB_GRAPHQL_SCHEMA), and errors come back as GitHub sends them: HTTP 200
 with `errors` (message, locations, path; `"type": "NOT_FOUND"` for a missing repository).
@@ -24,7 +24,9 @@ with "field Type.x is not emulated" instead of answering null:
   PullRequest.number, url, title, body, baseRefName, headRefName, headRefOid, state, author.login
   connections: nodes, totalCount
 A query is counted as "GRAPHQL" in the per-method counts (it writes nothing), as "POST /graphql"
-by route; faults, auth and the rate limit apply to it as to REST (X-RateLimit-Resource: graphql).
+by route; faults, auth and the rate limit apply to it as to REST (X-RateLimit-Resource: graphql),
+except that a spent primary limit answers 200 with an error of type RATE_LIMITED, as github.com
+does. A spent budget refills once its X-RateLimit-Reset time has passed.
 
 Run it alone:  python -m tests.emulators.github --port 8765 [--state DIR] [--latency-ms 20]
 then point mlgen at it: GITHUB_API_URL=http://127.0.0.1:8765 GITHUB_TOKEN=emulator-token.
