@@ -157,7 +157,11 @@ def _unpack(value: str) -> str:
 
 
 def read_lock(root: Path) -> Lock | None:
-    """The project's lock, or None when it has none yet."""
+    """The project's lock, or None when it has none yet. A write of mlgen's that was killed
+    half way is finished first, so what is read is one consistent state."""
+    from .writer import finish_interrupted
+
+    finish_interrupted(root)
     path = root / LOCK_PATH
     try:
         data = path.read_bytes()

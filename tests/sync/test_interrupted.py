@@ -1,6 +1,8 @@
-"""A real `mlgen sync` process killed between staging and committing leaves the tree as it was."""
+"""A real `mlgen sync` process killed between staging and committing leaves the tree as it was;
+killed during the renames, the next mlgen command finishes them from the journal."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +11,7 @@ import time
 from pathlib import Path
 
 from mlgen.lock import LOCK_PATH
+from mlgen.writer import JOURNAL
 
 from .conftest import Project
 
@@ -63,3 +66,64 @@ def test_sync_terminated_half_way_rolls_back_completely(project: Project) -> Non
     assert _snapshot(project.root) == before  # no temp file left either
     assert (project.root / LOCK_PATH).read_bytes() == lock_before
     assert project.git("status", "--porcelain") == " M mlgen.yaml\n"
+
+
+def _start_sync_and_wait_mid_commit(project: Project) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "MLGEN_TEST_PAUSE_MID_COMMIT": "30"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlgen", "-C", str(project.root), "sync"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = project.root / JOURNAL
+    deadline = time.monotonic() + 60  # a guard against hanging, not a timed assertion
+    while not journal.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "sync never reached the renames"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the first rename is done, the pause has begun
+    return proc
+
+
+def test_sigkill_during_the_renames_is_finished_by_the_next_command(project: Project) -> None:
+    project.replace("Dockerfile", "WORKDIR /app\n", "WORKDIR /app\n# kept\n")
+    project.spec("port: 8080", "port: 9090")
+    proc = _start_sync_and_wait_mid_commit(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Killed half way: some files new, some not, the lock still the old one. The journal says
+    # what is left to do.
+    journal = json.loads((project.root / JOURNAL).read_bytes())
+    pending = [e["path"] for e in journal["files"]
+               if e["tmp"] and (project.root / e["path"]).parent.joinpath(e["tmp"]).exists()]
+    assert len(pending) >= 2 and LOCK_PATH in pending
+    # Any command that reads the project finishes the write first: check then sees the
+    # complete sync, with the hand edit merged.
+    rc, out, err = project.mlgen("check")
+    assert rc == 0, out + err
+    assert "finished a write that was interrupted" in err
+    assert not (project.root / JOURNAL).exists() and not list(project.root.rglob("*.mlgen-tmp"))
+    assert "EXPOSE 9090" in project.read("Dockerfile") and "# kept" in project.read("Dockerfile")
+    assert project.mlgen("sync")[0] == 0 and "EXPOSE 9090" in project.read("Dockerfile")
+
+
+def test_interrupted_write_never_overwrites_a_later_hand_edit(project: Project) -> None:
+    project.spec("port: 8080", "port: 9090")
+    proc = _start_sync_and_wait_mid_commit(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    journal = json.loads((project.root / JOURNAL).read_bytes())
+    pending = [e["path"] for e in journal["files"]
+               if e["tmp"] and (project.root / e["path"]).parent.joinpath(e["tmp"]).exists()]
+    victim = next(p for p in pending if p != LOCK_PATH)
+    (project.root / victim).write_text("edited after the crash\n")
+    before = _snapshot(project.root)
+    rc, _, err = project.mlgen("sync")
+    assert rc == 1 and victim in err and "Nothing was touched" in err
+    assert _snapshot(project.root) == before
+
+
+def test_a_journal_pointing_outside_the_project_is_refused(project: Project) -> None:
+    (project.root / JOURNAL).write_text(json.dumps({"version": 1, "files": [
+        {"path": "../outside", "tmp": None, "old": None, "new": None}]}))
+    before = _snapshot(project.root)
+    rc, _, err = project.mlgen("check")
+    assert rc == 1 and "outside the project" in err
+    assert _snapshot(project.root) == before
