@@ -207,6 +207,7 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
     """The default handler: PR checks and `/mlgen sync`, through mlgen.integrations.github."""
     from . import github_sync
     from .integrations import github as gh
+    from .integrations import github_publish as publish
 
     render_fn = render or github_sync.render_remote
 
@@ -239,7 +240,7 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
             assert plan.snapshot is not None  # plan_remote always reads one
             # The snapshot's commit is the parent; the push below is not forced, so if the
             # branch moved since, GitHub refuses it (422) rather than drop that commit.
-            sha = gh.create_commit(client, r, base_commit=plan.snapshot.commit,
+            sha = publish.create_commit(client, r, base_commit=plan.snapshot.commit,
                                    base_tree=plan.base_tree, changes=plan.changes,
                                    message=f"mlgen sync (requested by @{user})",
                                    modes=plan.modes)

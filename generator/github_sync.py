@@ -297,7 +297,7 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
                       extra_templates: Sequence[Path] = (), title: str = TITLE,
                       base_branch: str | None = None) -> dict[str, Any]:
     """`mlgen sync --pr` for one repository. Returns a JSON-able outcome."""
-    from .integrations.github import open_or_update_sync_pr
+    from .integrations.github_publish import open_or_update_sync_pr
 
     plan = plan_remote(client, repository, base_branch or "HEAD", render, conflict=conflict,
                        restore=restore, extra_templates=extra_templates)

@@ -16,6 +16,7 @@ pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
 from mlgen.cli import cli
 from mlgen.integrations import github as gh
+from mlgen.integrations import github_publish as pub
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk" / "mlgen.yaml"
 
@@ -108,14 +109,14 @@ def test_spent_graphql_limit_waits_for_the_reset(emu: Emulator) -> None:
 def test_existing_pr_is_updated_not_duplicated(emu: Emulator) -> None:
     emu.add_repo("acme/d", {"mlgen.yaml": "name: d\n"})
     c = client(emu)
-    first = gh.open_or_update_sync_pr(c, "acme/d", {"a.txt": b"1\n"}, "t", "body")
-    second = gh.open_or_update_sync_pr(c, "acme/d", {"a.txt": b"2\n"}, "t", "body")
+    first = pub.open_or_update_sync_pr(c, "acme/d", {"a.txt": b"1\n"}, "t", "body")
+    second = pub.open_or_update_sync_pr(c, "acme/d", {"a.txt": b"2\n"}, "t", "body")
     assert (first.action, second.action) == ("created", "updated")
     assert first.pr_number == second.pr_number
     assert len(emu.state.repo("acme", "d").pulls) == 1
     # a PR opened behind mlgen's back is found through the 422 and updated
     repo = c.repo("acme/d")
-    pr, action = gh.open_or_update_pr(c, repo, branch="mlgen/sync", base="main", title="x",
+    pr, action = pub.open_or_update_pr(c, repo, branch="mlgen/sync", base="main", title="x",
                                       body="y", known_absent=True)
     assert action == "updated" and pr.number == first.pr_number
 
@@ -140,7 +141,7 @@ def test_comment_upsert_ignores_spoofed_marker(emu: Emulator, tmp_path: Path) ->
     emu.add_repo("acme/c", {"mlgen.yaml": "name: c\n"}, permissions={"mallory": "read"})
     emu.add_user("mallory", "mallory-token")
     c = client(emu)
-    pr = gh.open_or_update_sync_pr(c, "acme/c", {"x": b"1"}, "t", "b")
+    pr = pub.open_or_update_sync_pr(c, "acme/c", {"x": b"1"}, "t", "b")
     marker = "<!-- mlgen:pr-report -->"
     fake = gh.upsert_comment(client(emu, "mallory-token"), "acme/c", pr.pr_number, marker, "fake")
     action, cid = gh.upsert_comment(c, "acme/c", pr.pr_number, marker, "real")
@@ -204,12 +205,12 @@ def test_leftover_sync_branch_is_reused_only_when_mlgen_made_its_head(emu: Emula
     c = client(emu)
     repo = c.repo("acme/l")
 
-    def sync(data: bytes) -> gh.SyncResult:
+    def sync(data: bytes) -> pub.SyncResult:
         # with a snapshot, what the branch holds is known before any write (no read on 422)
         snap = read_snapshot(c, "acme/l", spec_path="mlgen.yaml", lock_path=".mlgen/lock.json",
                              sync_branch="mlgen/sync") if snapshot else None
         emu.reset_counts()
-        out = gh.open_or_update_sync_pr(c, "acme/l", {"a.txt": data}, "mlgen sync", "body",
+        out = pub.open_or_update_sync_pr(c, "acme/l", {"a.txt": data}, "mlgen sync", "body",
                                         snapshot=snap)
         if snapshot:
             assert "GET" not in emu.counts(), emu.counts()

@@ -18,6 +18,7 @@ pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
 from mlgen.cli import main
 from mlgen.integrations import github as gh
+from mlgen.integrations import github_publish as pub
 from mlgen.lock import LOCK_PATH
 
 EDIT = "# team note: keep the build small\n"
@@ -176,9 +177,9 @@ def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
     tree = gh.read_tree(c, repo, "main")
     spec = gh.read_blob(c, repo, tree.blob_sha("mlgen.yaml") or "")
     head = emu.state.repo("acme", "again").git.resolve("refs/heads/main") or ""
-    sha = gh.create_commit(c, repo, base_commit=head, base_tree=tree.sha, message="port 9191",
+    sha = pub.create_commit(c, repo, base_commit=head, base_tree=tree.sha, message="port 9191",
                            changes={"mlgen.yaml": spec.replace(b"port: 9090", b"port: 9191")})
-    gh.set_branch(c, repo, "main", sha, exists=True)
+    pub.set_branch(c, repo, "main", sha, exists=True)
     third = sync_pull_request(c, "acme/again")
     assert (third["status"], third["pr"]) == ("updated", first["pr"])
     pulls = emu.state.repo("acme", "again").pulls
@@ -190,9 +191,9 @@ def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
     # a conflict resolved by hand on the branch is never forced away by the next run
     git(work, "commit", "-q", "--allow-empty", "-m", "resolved by hand")
     git(work, "push", "-q", "origin", "mlgen/sync")
-    sha2 = gh.create_commit(c, repo, base_commit=sha, base_tree=gh.read_tree(c, repo, "main").sha,
+    sha2 = pub.create_commit(c, repo, base_commit=sha, base_tree=gh.read_tree(c, repo, "main").sha,
                             changes={"README.md": b"new readme\n"}, message="docs")
-    gh.set_branch(c, repo, "main", sha2, exists=True)
+    pub.set_branch(c, repo, "main", sha2, exists=True)
     with pytest.raises(gh.GitHubError, match="commits mlgen did not make"):
         sync_pull_request(c, "acme/again")
 
