@@ -82,17 +82,22 @@ def _start_sync_and_wait_mid_commit(project: Project) -> subprocess.Popen[bytes]
     return proc
 
 
-def test_sigkill_during_the_renames_is_finished_by_the_next_command(project: Project) -> None:
-    project.replace("Dockerfile", "WORKDIR /app\n", "WORKDIR /app\n# kept\n")
-    project.spec("port: 8080", "port: 9090")
+def _kill_mid_commit(project: Project) -> list[str]:
+    """SIGKILL a real sync after its first rename; the paths its journal still has to rename."""
     proc = _start_sync_and_wait_mid_commit(project)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    journal = json.loads((project.root / JOURNAL).read_bytes())
+    return [e["path"] for e in journal["files"]
+            if e["tmp"] and (project.root / e["path"]).parent.joinpath(e["tmp"]).exists()]
+
+
+def test_sigkill_during_the_renames_is_finished_by_the_next_command(project: Project) -> None:
+    project.replace("Dockerfile", "WORKDIR /app\n", "WORKDIR /app\n# kept\n")
+    project.spec("port: 8080", "port: 9090")
     # Killed half way: some files new, some not, the lock still the old one. The journal says
     # what is left to do.
-    journal = json.loads((project.root / JOURNAL).read_bytes())
-    pending = [e["path"] for e in journal["files"]
-               if e["tmp"] and (project.root / e["path"]).parent.joinpath(e["tmp"]).exists()]
+    pending = _kill_mid_commit(project)
     assert len(pending) >= 2 and LOCK_PATH in pending
     # Any command that reads the project finishes the write first: check then sees the
     # complete sync, with the hand edit merged.
@@ -106,13 +111,7 @@ def test_sigkill_during_the_renames_is_finished_by_the_next_command(project: Pro
 
 def test_interrupted_write_never_overwrites_a_later_hand_edit(project: Project) -> None:
     project.spec("port: 8080", "port: 9090")
-    proc = _start_sync_and_wait_mid_commit(project)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    journal = json.loads((project.root / JOURNAL).read_bytes())
-    pending = [e["path"] for e in journal["files"]
-               if e["tmp"] and (project.root / e["path"]).parent.joinpath(e["tmp"]).exists()]
-    victim = next(p for p in pending if p != LOCK_PATH)
+    victim = next(p for p in _kill_mid_commit(project) if p != LOCK_PATH)
     (project.root / victim).write_text("edited after the crash\n")
     before = _snapshot(project.root)
     rc, _, err = project.mlgen("sync")
