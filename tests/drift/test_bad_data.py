@@ -80,6 +80,27 @@ def test_wrong_types_in_csv_count_as_invalid(reference: Path, tmp_path: Path) ->
     assert any("not numbers" in n for n in f.notes)
 
 
+def test_wrong_types_and_bad_rows_in_one_piece_of_a_csv(reference: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read in pieces, only the piece holding the bad values is read as text; a row with too
+    many fields is skipped and counted, wherever it falls."""
+    from mlgen.models.drift import readers
+
+    monkeypatch.setattr(readers, "CSV_PIECE", 16 << 10)
+    cur = frame(np.random.default_rng(3), 3_000, numeric=3, categorical=2).astype({"num00": object})
+    cur.loc[2_900:, "num00"] = "n/a-ish"
+    text = cur.to_csv(index=False)
+    lines = text.splitlines(keepends=True)
+    lines.insert(1_500, "1,2,3,4,5,6,7,8,9\n")  # too many fields
+    (tmp_path / "w.csv").write_text("".join(lines))
+    report = run_drift(reference, tmp_path / "w.csv", DriftSettings())
+    f = by_name(report, "num00")
+    assert {"wrong_types", "bad_lines"} <= kinds(report)
+    assert f.rows == 3_000 and f.count == 2_900
+    assert [p.count for p in report.problems if p.kind == "bad_lines"] == [1]
+    assert by_name(report, "num01").count == 3_000  # other pieces stayed typed and complete
+
+
 def test_wrong_types_and_bad_lines_in_the_request_log(reference: Path, tmp_path: Path) -> None:
     cur = frame(np.random.default_rng(4), 1_000, numeric=3, categorical=2)
     log = write_request_log(cur, tmp_path)

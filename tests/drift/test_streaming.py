@@ -97,3 +97,27 @@ def test_numeric_values_of_sliced_arrays_with_nulls() -> None:
     np.testing.assert_array_equal(values, [4.0, np.nan, 5.0, np.nan])
     values, _ = numeric_values(pa.array([5, None, 7], pa.int32()))  # cast, then the same path
     np.testing.assert_array_equal(values, [5.0, np.nan, 7.0])
+
+
+def test_csv_read_in_pieces_or_compressed_gives_the_same_report(
+        files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV reader parses pieces of whole lines (16 MB); pieces of 64 KB (about 20 here)
+    and the streaming reader used for .csv.gz must give exactly the report of one piece."""
+    import gzip
+
+    from mlgen.models.drift import readers
+
+    one = run_drift(files["profile"], files["csv"], DriftSettings(chunk_rows=CHUNK))
+    gz = files["frame"] / "w.csv.gz"
+    gz.write_bytes(gzip.compress(files["csv"].read_bytes()))
+    monkeypatch.setattr(readers, "CSV_PIECE", 64 << 10)
+    log = ReadLog()
+    pieces = list(readers._csv_pieces(files["csv"], {"num00": "numeric"}, log))
+    assert len(pieces) > 10 and sum(len(p["num00"]) for p in pieces) == ROWS
+    for other in (run_drift(files["profile"], files["csv"], DriftSettings(chunk_rows=CHUNK)),
+                  run_drift(files["profile"], gz, DriftSettings(chunk_rows=CHUNK))):
+        assert other.current["rows"] == ROWS and not other.problems
+        for a, b in zip(one.features, other.features, strict=True):
+            assert (a.status, a.drifted, a.rows, a.count, a.missing, a.unseen) == \
+                (b.status, b.drifted, b.rows, b.count, b.missing, b.unseen)
+            assert a.scores == pytest.approx(b.scores, rel=1e-9)
