@@ -184,6 +184,8 @@ def test_image_labels_user_port_and_cli(box: Containers, bot_image: BotImage) ->
     config = info["Config"]
     assert config["User"].split(":")[0] == "10001"
     assert "8080/tcp" in config["ExposedPorts"]
+    # The bot is PID 1, where SIGTERM (no Python handler) is ignored; see the Dockerfile.
+    assert config.get("StopSignal") in ("SIGINT", "2"), config.get("StopSignal")
     version = box.podman("run", "--rm", "--read-only", "--entrypoint", "mlgen",
                          bot_image.image_id, "--version")
     assert "0.1.0" in version.stdout + version.stderr
@@ -231,6 +233,12 @@ def test_deployment_answers_health_ping_replays_and_bad_signatures(
             # The delivery log is on the claim's volume, written by the bot's user.
             db = mountpoint / "bot.sqlite"
             assert db.is_file() and db.stat().st_uid == 10001, sorted(mountpoint.iterdir())
+            # Stopped as a rollout stops it: the bot exits by itself (0), not SIGKILLed (137)
+            # after terminationGracePeriodSeconds.
+            box.podman("pod", "stop", pod.pod_id, timeout=120)
+            state = json.loads(box.podman("inspect", "--format", "{{json .State}}",
+                                          pod.container).stdout)
+            assert state["ExitCode"] == 0, state
         # A new pod on the same volume (a restart under `strategy: Recreate`) still knows it.
         with played(box, bridged_play(rendered, port), env, tmp_path, port, "restart") as again:
             assert webhook(again.base_url, ping, "ping", delivery) == (
@@ -239,7 +247,7 @@ def test_deployment_answers_health_ping_replays_and_bad_signatures(
 
 def test_pull_request_gets_the_status_comment_rendered_in_the_container(
         box: Containers, rendered: list[dict[str, Any]], tmp_path: Path) -> None:
-    pytest.importorskip("github", reason="PyGithub is the 'github' extra")
+    # PyGithub is needed inside the image only: nothing here on the host imports it.
     from mlgen.bot import STATUS_MARKER
     from mlgen.github_sync import render_remote, synced_files
 
