@@ -8,14 +8,20 @@ Over real HTTP from the host: /healthz, a signed ping, its replay (also after th
 recreated on the same volume), bad signatures; then, with the GitHub emulator delivering the
 webhook, a pull request gets the bot's status comment, rendered inside the container.
 
-Two deviations from the manifest, both only in the test's copy:
+Deviations from the manifests, both only in the test's copy:
 - The bridged pod gets a hostPort on 127.0.0.1 (kube play runs no Service), like the pipeline
   test does.
 - The emulator binds 127.0.0.1 and PyGithub refuses URLs whose host differs from
   GITHUB_API_URL, so the container can only reach it from the host's network namespace: the
   pull-request test plays the same Deployment with `hostNetwork: true`, and, since the host's
-  8080 may be taken, appends `--port N` to the image's ENTRYPOINT (Click keeps the last value)
-  with the containerPort moved to match. See HOST_NETWORK_PLAY for what kube play needs there.
+  8080 may be taken, appends `--port N` to the image's ENTRYPOINT (Click keeps the last value);
+  see host_network_play for what else kube play needs there.
+
+- The PVC's volume is created by the test (kube play would create it from the PVC, once per
+  pod), so the same volume outlives one pod, as the claim does in a cluster.
+
+Run alone: `pytest tests/e2e/test_bot_image.py -s` (about 40 s on 2 cores once the base image
+exists, 15 s of it the build). Skips and fails exactly as test_pipeline.py does.
 
 Secrets: kube play (podman 4.3) has no `kind: Secret`; `envFrom.secretRef` reads the podman
 secret of that name (a JSON object of base64 values, like a Secret's `data`), so the test
