@@ -194,7 +194,9 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
 
     spec_data = file_bytes(SPEC_PATH)
     if spec_data is None:
-        raise MlgenError(f"{repository}: no {SPEC_PATH} on {ref}")
+        where = f"its default branch ({snap.branch})" if ref == "HEAD" else ref
+        raise MlgenError(f"{repository}: no {SPEC_PATH} on {where}; commit one there first "
+                         "(`mlgen init` writes it)")
     spec_text = decode_text(spec_data)[0]
     source = f"{repository}:{SPEC_PATH}"
     if render is None or render is render_remote:

@@ -255,11 +255,13 @@ class GitHubClient:
             return fn()
         except gh.GithubException as exc:
             data = exc.data if isinstance(exc.data, dict) else {}
-            message = str(data.get("message") or exc.__class__.__name__)
             errors = data.get("errors")
-            if isinstance(errors, list):
-                details = [e.get("message") or e.get("code") for e in errors if isinstance(e, dict)]
-                message += "".join(f"; {d}" for d in details if d)
+            details = [str(e.get("message") or e.get("code")) for e in errors
+                       if isinstance(e, dict) and (e.get("message") or e.get("code"))] \
+                if isinstance(errors, list) else []
+            # REST: a message, maybe with details; GraphQL: only the errors' messages
+            head = [str(data["message"])] if data.get("message") else []
+            message = "; ".join(head + details) or exc.__class__.__name__
             raise GitHubError(operation, exc.status, message) from None
         except OSError as exc:  # connection refused, DNS, TLS, retries used up
             reason = ("gave up after retrying server errors or rate limits"

@@ -106,6 +106,19 @@ def test_spent_graphql_limit_waits_for_the_reset(emu: Emulator) -> None:
     emu.faults(rate_limit_remaining=None)
 
 
+def test_missing_repository_or_spec_is_a_clear_error(emu: Emulator) -> None:
+    from mlgen.errors import MlgenError
+    from mlgen.github_sync import sync_pull_request
+
+    with pytest.raises(gh.GitHubError) as info:
+        sync_pull_request(client(emu), "acme/nope", render=fake_render)
+    assert str(info.value) == ("GitHub read acme/nope@HEAD (GraphQL) failed (404): Could not "
+                               "resolve to a Repository with the name 'acme/nope'.")
+    emu.add_repo("acme/nospec", {"README.md": "hello\n"})
+    with pytest.raises(MlgenError, match=r"no mlgen.yaml on its default branch \(main\)"):
+        sync_pull_request(client(emu), "acme/nospec", render=fake_render)
+
+
 def test_existing_pr_is_updated_not_duplicated(emu: Emulator) -> None:
     emu.add_repo("acme/d", {"mlgen.yaml": "name: d\n"})
     c = client(emu)
