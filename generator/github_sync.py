@@ -299,7 +299,7 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
                       extra_templates: Sequence[Path] = (), title: str = TITLE,
                       base_branch: str | None = None) -> dict[str, Any]:
     """`mlgen sync --pr` for one repository. Returns a JSON-able outcome."""
-    from .integrations.github_publish import open_or_update_sync_pr
+    from .integrations.github_publish import open_or_update_sync_pr, pull_holding
 
     plan = plan_remote(client, repository, base_branch or "HEAD", render, conflict=conflict,
                        restore=restore, extra_templates=extra_templates)
@@ -309,6 +309,9 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
     if plan.up_to_date:
         return {**outcome, "status": "up-to-date"}
     if dry_run:
+        held = pull_holding(plan.snapshot, base_branch, plan.changes) if plan.snapshot else None
+        if held is not None:  # what a real run would find: the open PR already has it all
+            return {**outcome, "status": "unchanged", "pr": held.number, "url": held.url}
         return {**outcome, "status": "would-change"}
     result = open_or_update_sync_pr(client, repository, plan.changes, title, pr_body(plan),
                                     base_tree=plan.base_tree, base_branch=base_branch,

@@ -173,6 +173,17 @@ def _marker_fields(body: str) -> dict[str, str]:
     return dict(f.split("=", 1) for f in match.group(1).split() if "=" in f) if match else {}
 
 
+def pull_holding(snapshot: Snapshot, base_branch: str | None,
+                 changes: dict[str, bytes | None]) -> OpenPull | None:
+    """The open sync PR that already holds exactly `changes` on the snapshot's commit (its
+    marker says so), or None. Lets a dry run report "nothing to do" without a request."""
+    pull = snapshot.open_pull(base_branch or snapshot.branch)
+    if pull is not None and _marker_fields(pull.body).get("changes") == changes_digest(
+            snapshot.tree, changes):
+        return pull
+    return None
+
+
 def open_or_update_sync_pr(client: GitHubClient, repo_name: str,
                            changes: dict[str, bytes | None], title: str, body: str, *,
                            base_tree: str | None = None, base_branch: str | None = None,

@@ -171,6 +171,8 @@ def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
     again = sync_pull_request(c, "acme/again")
     assert (again["status"], again["pr"]) == ("unchanged", first["pr"])
     assert emu.counts() == {"GRAPHQL": 1, "GET": 1}  # the open PR's marker: no write at all
+    dry = sync_pull_request(c, "acme/again", dry_run=True)  # knows the PR holds it all
+    assert (dry["status"], dry["pr"]) == ("unchanged", first["pr"])
 
     # someone changes the spec on main again: the same PR gets one new commit, force-moved
     repo = c.repo("acme/again")
