@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -36,8 +38,17 @@ def serve(host: str, port: int, db_path: Path, max_body: int) -> int:
     bot = Bot(BotConfig(secret.encode(), db_path, host, port, max_body),
               github_handler(gh.connect()))
     click.echo(f"mlgen bot: listening on {bot.url} (POST /webhook, GET /healthz)", err=True)
+    # Kubernetes and `docker stop` send SIGTERM, which Python ignores as PID 1 in a container:
+    # handled like Ctrl-C, the server stops accepting, the queued deliveries are finished and
+    # the process exits 0 instead of being killed at the end of the grace period.
+    signal.signal(signal.SIGTERM, _stop)
     try:
         bot.serve_forever()
     except KeyboardInterrupt:
         pass
+    click.echo("mlgen bot: stopped", err=True)
     return 0
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -132,3 +132,39 @@ def test_pr_check_and_slash_sync_against_the_emulator(tmp_path: Path) -> None:
             assert bot.failures == 0
         finally:
             bot.stop()
+
+
+def test_bot_serve_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """Kubernetes stops a pod with SIGTERM: the real `mlgen bot serve` process must stop
+    listening and exit 0, not wait to be killed at the end of the grace period."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLGEN_WEBHOOK_SECRET": SECRET.decode(), "GITHUB_TOKEN": DEFAULT_TOKEN,
+           "GITHUB_API_URL": "http://127.0.0.1:9"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlgen", "bot", "serve", "--host",
+                             "127.0.0.1", "--port", str(port), "--db",
+                             str(tmp_path / "bot.sqlite")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def healthy() -> bool:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
+            except requests.ConnectionError:
+                return False
+        wait_for(healthy, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert b"mlgen bot: stopped" in err and b"Traceback" not in err
