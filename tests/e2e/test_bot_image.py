@@ -51,15 +51,13 @@ import pytest
 import yaml
 
 from tests.e2e import kubeplay
-from tests.e2e.test_pipeline import _exited, _ids_after, git, http_get
+from tests.e2e.common import Timings, containers_box, exited, git, http_get, ids_after
 from tests.images.podman_env import (
     BASE_IMAGE,
     Containers,
-    containers_env,
     ensure_base_image,
     free_port,
     removes_new_images,
-    require_tools,
     wait_until,
 )
 
@@ -71,7 +69,7 @@ CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The name deploy/bot/k8s gives the image; its kustomization rewrites it, and so does ours.
 IMAGE_NAME = "mlgen-bot"
 WEBHOOK_SECRET = "e2e-webhook-secret"
-TIMINGS: dict[str, float] = {}
+TIMINGS = Timings()
 
 
 @dataclass(frozen=True)
@@ -89,35 +87,19 @@ class Pod:
     base_url: str
 
 
-class timed:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> None:
-        self.start = time.monotonic()
-
-    def __exit__(self, *exc: object) -> None:
-        TIMINGS[self.name] = time.monotonic() - self.start
-
 
 # ---- fixtures -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def box() -> Iterator[Containers]:
-    # The same tools as the pipeline e2e test, so both skip (or fail in CI) together.
-    require_tools("buildah", "debootstrap", "kubectl")
-    start = time.monotonic()
-    with containers_env() as containers:
-        yield containers
-    TIMINGS["total"] = time.monotonic() - start
-    print("\nbot e2e timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items()))
+    yield from containers_box(TIMINGS, "bot e2e")
 
 
 @pytest.fixture(scope="module")
 def bot_image(box: Containers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotImage]:
     work = tmp_path_factory.mktemp("bot-image")
-    with timed("base image"):
+    with TIMINGS.timed("base image"):
         base = ensure_base_image(box)
     # Build-stage layers too: a developer's disk should not grow per run.
     with removes_new_images(box, keep=(BASE_IMAGE,)):
@@ -129,7 +111,7 @@ def _build_and_push(box: Containers, base: str, work: Path) -> BotImage:
     # and a wheel a developer left in deploy/bot/wheels is not what gets tested.
     context = work / "context"
     shutil.copytree(BOT_DIR, context, ignore=shutil.ignore_patterns("*.whl", "ca.crt"))
-    with timed("wheel"):
+    with TIMINGS.timed("wheel"):
         out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
                               str(context / "wheels"), str(REPO_ROOT)],
                              capture_output=True, text=True, timeout=600, check=False)
@@ -138,13 +120,13 @@ def _build_and_push(box: Containers, base: str, work: Path) -> BotImage:
     shutil.copy(CA_BUNDLE, context / "wheels" / "ca.crt")
     revision = git(REPO_ROOT, "rev-parse", "HEAD").strip()
     iid = work / "iid"
-    with timed("build"):
+    with TIMINGS.timed("build"):
         box.podman("build", "--isolation", "chroot", "--pull=never", "--iidfile", str(iid),
                    "--build-arg", f"BASE_IMAGE={base}", "--build-arg", f"VCS_REF={revision}",
                    "-f", str(context / "Dockerfile"), str(context), timeout=900)
     image_id = iid.read_text().strip().removeprefix("sha256:")
     digest_file = work / "digest"
-    with timed("push"):
+    with TIMINGS.timed("push"):
         box.podman("push", "--tls-verify=false", "--digestfile", str(digest_file), image_id,
                    f"{box.registry}/{IMAGE_NAME}:e2e")
     digest = digest_file.read_text().strip()
@@ -278,7 +260,7 @@ def test_pull_request_gets_the_status_comment_rendered_in_the_container(
                 repo = emu.state.repo("acme", name)
                 return next((c["body"] for c in repo.comments if STATUS_MARKER in c["body"]), "")
 
-            with timed("PR comments"):
+            with TIMINGS.timed("PR comments"):
                 wait_until(lambda: status("synced") and status("stale"), 120,
                            "the bot's status comments on both pull requests", interval=0.5)
             generated = len(render_remote(spec_text))
@@ -368,13 +350,13 @@ def played(box: Containers, play: str, env: dict[str, str], workdir: Path, port:
     start = time.monotonic()
     try:
         out = box.podman("kube", "play", str(play_file), timeout=300)
-        pod_id = _ids_after(out.stdout, "Pod:")[0]
-        container = _ids_after(out.stdout, "Container:")[0]
+        pod_id = ids_after(out.stdout, "Pod:")[0]
+        container = ids_after(out.stdout, "Container:")[0]
         base_url = f"http://127.0.0.1:{port}"
         live = container_spec["livenessProbe"]
 
         def healthy() -> bool:
-            state = _exited(box, container)
+            state = exited(box, container)
             if state is not None:
                 logs = box.podman("logs", container, check=False)
                 raise AssertionError(f"the bot exited ({state.get('ExitCode')}):\n"

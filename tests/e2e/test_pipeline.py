@@ -16,7 +16,6 @@ import csv
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,14 +26,13 @@ from typing import Any
 import pytest
 
 from tests.e2e import kubeplay
+from tests.e2e.common import Timings, containers_box, exited, git, http_get, ids_after
 from tests.images.podman_env import (
     BASE_IMAGE,
     Containers,
-    containers_env,
     ensure_base_image,
     free_port,
     removes_new_images,
-    require_tools,
     wait_until,
 )
 
@@ -43,7 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAME = "mlgen-e2e"  # fixed, so a rerun on a developer machine reuses podman's layer cache
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-TIMINGS: dict[str, float] = {}
+TIMINGS = Timings()
 
 
 @dataclass(frozen=True)
@@ -86,34 +84,18 @@ def run_mlgen(*args: str, env: dict[str, str], timeout: float = 900,
     return out
 
 
-class timed:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __enter__(self) -> None:
-        self.start = time.monotonic()
-
-    def __exit__(self, *exc: object) -> None:
-        TIMINGS[self.name] = time.monotonic() - self.start
-
 
 @pytest.fixture(scope="module")
 def box() -> Iterator[Containers]:
-    require_tools("buildah", "debootstrap", "kubectl")
-    start = time.monotonic()
-    with containers_env() as containers:
-        yield containers
-    TIMINGS["total"] = time.monotonic() - start
-    summary = ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items())
-    print(f"\ne2e timings: {summary}")
+    yield from containers_box(TIMINGS, "e2e")
 
 
 @pytest.fixture(scope="module")
 def project(box: Containers, tmp_path_factory: pytest.TempPathFactory) -> Project:
     work = tmp_path_factory.mktemp("e2e")
-    with timed("base image"):
+    with TIMINGS.timed("base image"):
         base = ensure_base_image(box)
-    with timed("mlgen wheel"):
+    with TIMINGS.timed("mlgen wheel"):
         wheel = build_wheel(work / "dist")
     root = work / NAME
     env = dict(box.env)
@@ -126,7 +108,7 @@ def project(box: Containers, tmp_path_factory: pytest.TempPathFactory) -> Projec
     })
     proj = Project(root=root, wheel=wheel, env=env)
     proj.mlgen("render")
-    with timed("train"):
+    with TIMINGS.timed("train"):
         for stage in ("data", "train"):
             proj.mlgen("run", stage)
     assert (root / "artifacts" / "model.joblib").is_file()
@@ -144,14 +126,14 @@ def pushed(box: Containers, project: Project) -> Iterator[Pushed]:
 
 
 def _build_and_push(box: Containers, project: Project) -> Iterator[Pushed]:
-    with timed("mlgen build"):
+    with TIMINGS.timed("mlgen build"):
         built = project.mlgen("build", "--ca-bundle", str(CA_BUNDLE), "--wheel", str(project.wheel),
                               "--tag", "e2e", "--json")
     result = json.loads(built.stdout)
     try:
         assert not (project.root / ".mlgen/build/ca.crt").exists(), "the CA bundle outlived the build"
         assert not list((project.root / ".mlgen/build/wheels").glob("*.whl")), "the wheel stayed"
-        with timed("mlgen push"):
+        with TIMINGS.timed("mlgen push"):
             project.mlgen("push", "--tag", "e2e", "--digest-file", str(project.root / "reports/image.json"))
         record = json.loads((project.root / "reports/image.json").read_text())
         yield Pushed(image=record["image"], tag=record["tag"], digest=record["digest"],
@@ -173,21 +155,21 @@ def running(box: Containers, project: Project, pushed: Pushed) -> Iterator[Runni
     box.podman("volume", "rm", "-f", volume, check=False)  # a crashed earlier run's leftover
     pod_id = ""
     try:
-        with timed("kube play"):
+        with TIMINGS.timed("kube play"):
             out = box.podman("kube", "play", str(play_file), timeout=600)
-            pod_id = _ids_after(out.stdout, "Pod:")[0]
-            container = _ids_after(out.stdout, "Container:")[0]
+            pod_id = ids_after(out.stdout, "Pod:")[0]
+            container = ids_after(out.stdout, "Container:")[0]
         base_url = f"http://127.0.0.1:{port}"
 
         def ready() -> bool:
-            state = _exited(box, container)
+            state = exited(box, container)
             if state is not None:
                 logs = box.podman("logs", container, check=False)
                 raise AssertionError(f"the server container exited ({state.get('ExitCode')}):\n"
                                      f"{logs.stdout[-4000:]}\n{logs.stderr[-4000:]}")
             return http_get(base_url + probes.ready_path)[0] == 200
 
-        with timed("ready"):
+        with TIMINGS.timed("ready"):
             # As long as the manifest's startup probe would wait, and no longer.
             wait_until(ready, probes.startup_seconds, f"{probes.ready_path} to answer 200",
                        interval=1.0)
@@ -269,11 +251,11 @@ def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Pro
     play_file.write_text(kubeplay.drift_play(running.docs, pod_name))
     pod_id = ""
     try:
-        with timed("drift job"):
+        with TIMINGS.timed("drift job"):
             out = box.podman("kube", "play", str(play_file), timeout=300)
-            pod_id = _ids_after(out.stdout, "Pod:")[0]
-            container = _ids_after(out.stdout, "Container:")[0]
-            state = wait_until(lambda: _exited(box, container), 300, "the drift job to finish",
+            pod_id = ids_after(out.stdout, "Pod:")[0]
+            container = ids_after(out.stdout, "Container:")[0]
+            state = wait_until(lambda: exited(box, container), 300, "the drift job to finish",
                                interval=1.0)
         logs = box.podman("logs", container, check=False)
         if state["ExitCode"] != 0:
@@ -322,9 +304,6 @@ def set_spec_values(path: Path, values: dict[tuple[str, ...], Any]) -> None:
         yaml.dump(data, fh)
 
 
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                          check=True, timeout=60).stdout
 
 
 def features(project: Project) -> dict[str, list[str]]:
@@ -351,12 +330,6 @@ def training_rows(project: Project, n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def http_post(url: str, payload: Any) -> tuple[int, Any]:
@@ -369,22 +342,7 @@ def http_post(url: str, payload: Any) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _ids_after(output: str, header: str) -> list[str]:
-    """IDs listed under a header ("Pod:", "Container:") in `podman kube play` output."""
-    lines = output.splitlines()
-    ids: list[str] = []
-    for i, line in enumerate(lines):
-        if line.strip() == header:
-            for nxt in lines[i + 1:]:
-                if not nxt.strip() or nxt.strip().endswith(":"):
-                    break
-                ids.append(nxt.strip())
-    assert ids, f"no {header} in kube play output:\n{output}"
-    return ids
 
 
-def _exited(box: Containers, container: str) -> dict[str, Any] | None:
-    state = json.loads(box.podman("inspect", "--format", "{{json .State}}", container).stdout)
-    return state if state.get("Status") in ("exited", "stopped") else None
 
 
