@@ -110,6 +110,13 @@ class GraphQLNodes:
         self.repo = repo
         self.git = repo.git
         self._blobs: dict[str, bytes] = {}
+        self._refs: dict[str, str] | None = None
+
+    def refs(self) -> dict[str, str]:
+        """The refs, read once per query (a query is answered from one state of the repo)."""
+        if self._refs is None:
+            self._refs = self.git.refs()
+        return self._refs
 
     def repository(self) -> dict[str, Any]:
         r = self.repo
@@ -120,14 +127,14 @@ class GraphQLNodes:
 
     def _qualify(self, name: str) -> str | None:
         """GitHub tries the name as a full ref first, then as a branch, then as a tag."""
-        refs = self.git.refs()
+        refs = self.refs()
         for candidate in (name, f"refs/heads/{name}", f"refs/tags/{name}"):
             if candidate.startswith("refs/") and candidate in refs:
                 return candidate
         return None
 
     def ref(self, qualified: str | None) -> dict[str, Any] | None:
-        sha = self.git.refs().get(qualified) if qualified else None
+        sha = self.refs().get(qualified) if qualified else None
         if qualified is None or sha is None:
             return None
         prefix = qualified[:qualified.index("/", len("refs/")) + 1]
@@ -143,8 +150,8 @@ class GraphQLNodes:
             return self.object(self.git.resolve(expression) or "")
         return None
 
-    def object(self, sha: str) -> dict[str, Any] | None:
-        kind = self.git.object_type(sha)
+    def object(self, sha: str, kind: str | None = None) -> dict[str, Any] | None:
+        kind = kind or self.git.object_type(sha)
         if kind == "commit":
             return self.commit(sha)
         if kind == "blob":
@@ -180,7 +187,7 @@ class GraphQLNodes:
                 mode, kind, sha = meta.decode().split()
                 return {"__typename": "TreeEntry", "oid": sha, "path": path,
                         "name": path.rsplit("/", 1)[-1], "mode": int(mode, 8), "type": kind,
-                        "object": lambda a, sha=sha: self.object(sha)}
+                        "object": lambda a, sha=sha, kind=kind: self.object(sha, kind)}
         return None
 
     def blob(self, sha: str) -> dict[str, Any]:
@@ -234,7 +241,7 @@ class GraphQLNodes:
                 "url": self.shape.pull_html_url(self.repo, p["number"]), "title": p["title"],
                 "body": p["body"] or "", "baseRefName": p["base_ref"],
                 "headRefName": p["head_ref"],
-                "headRefOid": self.git.resolve(f"refs/heads/{p['head_ref']}") or p["head_sha"],
+                "headRefOid": self.refs().get(f"refs/heads/{p['head_ref']}") or p["head_sha"],
                 "state": self._pull_state(p), "author": author}
 
 

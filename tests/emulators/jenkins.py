@@ -316,6 +316,9 @@ class JenkinsState:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Jenkins (Jetty) does
+    # Headers and body leave in two writes; with Nagle's algorithm on, the second waits for
+    # the client's delayed ACK (~40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
     server: EmulatorServer
     _read_body: bytes | None = None
 
