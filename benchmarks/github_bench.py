@@ -7,7 +7,7 @@ spec edit leaves it. mlgen plans exactly as local `mlgen sync` does (lock as mer
 one GraphQL query (base commit, mlgen.yaml, lock, sync branch and its open PR) and one
 recursive tree read by SHA, comparing by git blob SHA; the peer is the straightforward
 script a team would otherwise write: read the tree, then download every generated file to
-compare contents. Both run in the same process on the same emulator.
+compare contents. Both run against the same emulator, in its own process.
 
     .venv/bin/python benchmarks/github_bench.py [--repos 500] [--changed 100] [--rounds 3]
                                                 [--render real|stub]
@@ -15,13 +15,18 @@ compare contents. Both run in the same process on the same emulator.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,7 +34,9 @@ from mlgen.github_fleet import FleetOptions, run_fleet, summary_table
 from mlgen.github_sync import render_remote, sync_pull_request, synced_files
 from mlgen.integrations import github as gh
 
-from tests.emulators.github import DEFAULT_TOKEN, Emulator
+from tests.emulators.github import DEFAULT_TOKEN
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 GENERATED = ("Jenkinsfile", ".github/workflows/ci.yml", ".github/workflows/drift.yml",
              "Dockerfile", "k8s/base/deployment.yaml", "k8s/base/kustomization.yaml")
@@ -37,6 +44,67 @@ RENDER: Any = None  # None: the real renderer; else the stand-in below
 # The emulator counts GraphQL queries as "GRAPHQL" (they POST but change nothing): every other
 # method except GET is a write.
 READS = frozenset({"GET", "GRAPHQL"})
+
+
+class EmulatorProcess:
+    """The GitHub emulator in its own process, driven over its admin HTTP API, so its work
+    (graphql-core, JSON, git subprocesses) does not share this process's GIL with mlgen, as
+    github.com would not. The same choice as benchmarks/jenkins_bench.py."""
+
+    def __init__(self) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.state = Path(tempfile.mkdtemp(prefix="mlgen-gh-bench-"))
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.emulators.github", "--port", str(port), "--state",
+             str(self.state), "--demo-repo", ""], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if "GitHub emulator on" not in line:
+            self.close()
+            raise SystemExit(f"the emulator did not start: {line!r}")
+
+    def _call(self, method: str, op: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}/_emulator/{op}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def add_repo(self, full_name: str, files: dict[str, str | bytes]) -> None:
+        self._call("POST", "repos", {"full_name": full_name, "files": {
+            p: d.decode() if isinstance(d, bytes) else d for p, d in files.items()}})
+
+    def faults(self, **kw: Any) -> None:
+        self._call("POST", "faults", kw)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._call("GET", "requests")["by_method"])
+
+    def reset_counts(self) -> None:
+        self._call("POST", "reset")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # the emulator stops on Ctrl-C
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def stub_render(spec_text: str) -> dict[str, bytes]:
@@ -53,7 +121,7 @@ def base_spec() -> str:
         return Path(f"{tmp}/p/mlgen.yaml").read_text()
 
 
-def seed(emu: Emulator, repos: int, changed: int, spec: str) -> list[dict[str, str]]:
+def seed(emu: EmulatorProcess, repos: int, changed: int, spec: str) -> list[dict[str, str]]:
     entries = []
     for i in range(repos):
         name = f"fleet/model-{i:03d}"
@@ -78,7 +146,7 @@ def naive_sync(client: gh.GitHubClient, repository: str, **kw: Any) -> dict[str,
 
 
 def one_round(args: argparse.Namespace) -> dict[str, float]:
-    with Emulator() as emu:
+    with EmulatorProcess() as emu:
         t0 = time.perf_counter()
         entries = seed(emu, args.repos, args.changed, args.spec)
         seed_s = time.perf_counter() - t0
