@@ -66,7 +66,8 @@ def expand(client: Any, entries: list[dict[str, str]]) -> list[dict[str, str]]:
         query = f"org:{e['org']}" + (f" topic:{e['topic']}" if e.get("topic") else "")
         found = client.call(f"search {query}", lambda q=query: list(
             client.gh.search_repositories(q)))
-        out += [{"repository": r.full_name, "branch": r.default_branch} for r in found]
+        out += [{"repository": r.full_name, "branch": e.get("branch") or r.default_branch}
+                for r in found]
     return out
 
 
@@ -172,6 +173,7 @@ class RemoteRequest:
 
     repository: str | None = None  # one repository, or
     fleet: Path | None = None  # a fleet file
+    base: str | None = None  # the base branch, when not the repository's default
     dry_run: bool = False
     conflict: str = "inline"
     restore: tuple[str, ...] | bool = ()
@@ -194,7 +196,9 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
     sync = partial(sync_pull_request, render=render, conflict=request.conflict,
                    restore=request.restore, extra_templates=request.templates)
     if request.fleet is not None:
-        outcomes = run_fleet(client, read_fleet_file(request.fleet), FleetOptions(
+        entries = [{**e, "branch": e.get("branch") or request.base or ""}
+                   for e in read_fleet_file(request.fleet)]
+        outcomes = run_fleet(client, entries, FleetOptions(
             request.concurrency, request.dry_run, request.state_path, request.report_path), sync,
             progress=sys.stderr)  # looked up now, not when the module was imported
         failed = [o for o in outcomes if o.get("status") == "failed"]
@@ -203,7 +207,8 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
         return (1 if failed else 0), out, ""
     if not request.repository:
         raise UsageError("which GitHub repository? pass --repo OWNER/NAME")
-    outcome = sync(client, request.repository, dry_run=request.dry_run)
+    outcome = sync(client, request.repository, dry_run=request.dry_run,
+                   base_branch=request.base)
     conflicts = list(outcome.get("conflicts") or ())
     code = 1 if conflicts else 0
     if request.as_json:

@@ -30,6 +30,9 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
               "the same merge, as one commit on branch mlgen/sync and its pull request.")
 @click.option("--repo", default=None, metavar="OWNER/NAME", help="With --pr: the repository "
               "(default: $GITHUB_REPOSITORY, else ci.github.repository in mlgen.yaml).")
+@click.option("--base", default=None, metavar="BRANCH", help="With --pr: the branch to "
+              "compare with and open the pull request into (default: the repository's default "
+              "branch; a fleet entry's branch: wins).")
 @click.option("--fleet", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, metavar="FILE", help="With --pr: every repository in FILE (a YAML "
               "or JSON list of OWNER/NAME, or org: and topic:).")
@@ -42,7 +45,8 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 @click.pass_context
 def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
             restore: tuple[str, ...], restore_all: bool, templates: tuple[Path, ...],
-            as_json: bool, pr: bool, repo: str | None, fleet: Path | None, concurrency: int,
+            as_json: bool, pr: bool, repo: str | None, base: str | None, fleet: Path | None,
+            concurrency: int,
             state_path: Path | None, report_path: Path | None) -> int:
     """Re-render from mlgen.yaml and update the files, merging your edits three ways.
 
@@ -51,17 +55,17 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
     deleted stay deleted. Writes all files or none. With --pr (and --fleet), the same happens
     on GitHub: one commit on branch mlgen/sync and one pull request per repository.
     """
-    if pr or fleet or repo:
+    if pr or fleet or repo or base:
         from ..github_fleet import RemoteRequest, run_remote_sync
         from ._github_common import resolve_repository
 
         if not pr:
-            raise UsageError("--repo and --fleet sync GitHub repositories: add --pr")
+            raise UsageError("--repo, --base and --fleet sync GitHub repositories: add --pr")
         if show_diff:
             raise UsageError("--diff reads local files; with --pr use --dry-run --json")
         code, out, err = run_remote_sync(RemoteRequest(
             repository=None if fleet else resolve_repository(repo, project_dir(ctx)),
-            fleet=fleet, dry_run=dry_run, conflict=conflict,
+            fleet=fleet, base=base, dry_run=dry_run, conflict=conflict,
             restore=True if restore_all else tuple(restore), templates=templates,
             as_json=as_json, concurrency=concurrency, state_path=state_path,
             report_path=report_path))

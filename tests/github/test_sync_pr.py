@@ -200,6 +200,37 @@ def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
         sync_pull_request(c, "acme/again")
 
 
+def test_base_branch_other_than_the_default(emu: Emulator, initialised: dict[str, bytes],
+                                            tmp_path: Path, mlgen: Any) -> None:
+    """--base compares with that branch and opens the PR into it; main is left alone."""
+    emu.add_repo("acme/rel", initialised)
+    c = client(emu)
+    repo = c.repo("acme/rel")
+    main_head = emu.state.repo("acme", "rel").git.resolve("refs/heads/main") or ""
+    tree = gh.read_tree(c, repo, "main")
+    spec = gh.read_blob(c, repo, tree.blob_sha("mlgen.yaml") or "")
+    release = pub.create_commit(c, repo, base_commit=main_head, base_tree=tree.sha,
+                                message="release: port 9191", changes={
+                                    "mlgen.yaml": spec.replace(b"port: 8080", b"port: 9191")})
+    repo.create_git_ref("refs/heads/release", release)
+    code, out, _ = mlgen("sync", "--pr", "--repo", "acme/rel")
+    assert code == 0 and "already up to date" in out  # main is current
+    code, out, err = mlgen("sync", "--pr", "--repo", "acme/rel", "--base", "release")
+    assert code == 0, err
+    [pull] = emu.state.repo("acme", "rel").pulls
+    assert pull["base_ref"] == "release"
+    work = clone(emu, "acme/rel", tmp_path / "w")
+    assert git(work, "rev-parse", "HEAD~1").strip() == release
+    assert "EXPOSE 9191" in (work / "Dockerfile").read_text()
+    fleet = tmp_path / "fleet.yaml"  # --base applies to fleet entries without a branch: too
+    fleet.write_text("- acme/rel\n")
+    code, out, _ = mlgen("sync", "--pr", "--fleet", str(fleet), "--base", "release", "--json",
+                         "--dry-run")
+    assert code == 0 and json.loads(out)["repositories"][0]["status"] == "unchanged"
+    code, _, err = mlgen("sync", "--base", "release")
+    assert code == 2 and "add --pr" in err
+
+
 def test_repository_defaults_to_the_spec(emu: Emulator, initialised: dict[str, bytes],
                                          tmp_path: Path, mlgen: Any) -> None:
     emu.add_repo("bank-ml/credit-risk", new_port(initialised))
