@@ -3,12 +3,13 @@ one PR.
 
 The plan is `mlgen.sync.plan_sync` itself, so a hand edit survives exactly as it does locally:
 base = what `.mlgen/lock.json` says mlgen generated last, ours = the file on the branch,
-theirs = the new render. Only the bytes it needs are downloaded. The branch's tree is read
-once; every generated path whose blob SHA equals the fresh render, or the lock's last
-generated text, is known without a download. An up-to-date repository costs two requests
-(the tree and `mlgen.yaml`): its lock is recognised by the blob SHA of the lock a clean sync
-would write, so even the lock is not fetched. Rendering runs locally from the repository's
-own spec (no network while rendering, as everywhere in mlgen).
+theirs = the new render. Only the bytes it needs are downloaded: one GraphQL query
+(`integrations.github_snapshot`) gives the branch's commit with the text of `mlgen.yaml` and
+the lock, and the sync branch with its open PR; the commit's tree is then read once, by SHA.
+Every generated path whose blob SHA equals the fresh render, or the lock's last generated
+text, is known without a download. An up-to-date repository costs those two requests; a
+changed one reads one more blob per hand-edited file only. Rendering runs locally from the
+repository's own spec (no network while rendering, as everywhere in mlgen).
 """
 from __future__ import annotations
 
@@ -207,8 +208,8 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
     else:
         rendered = _adapt(render(spec_text), spec_text)
     default_branch = _default_branch(spec_text, source)
-    common: dict[str, Any] = {"default_branch": default_branch, "templates": rendered.templates,
-              "conflict_mode": conflict, "snapshot": snap}
+    common: dict[str, Any] = {"default_branch": default_branch, "conflict_mode": conflict,
+                              "templates": rendered.templates, "snapshot": snap}
     if _matches_render(tree, rendered):
         return RemotePlan(repository, tree.sha, unchanged=len(rendered.artifacts), **common)
     lock_data = file_bytes(LOCK_PATH)
