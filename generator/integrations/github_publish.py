@@ -205,10 +205,16 @@ def open_or_update_sync_pr(client: GitHubClient, repo_name: str,
         raise ValueError("open_or_update_sync_pr needs at least one change")
     if snapshot is not None:
         base_branch = base_branch or snapshot.branch
-        existing = snapshot.open_pull(base_branch)
+        pulls = list(snapshot.pulls)
         head_sha, head_tree = snapshot.commit, snapshot.tree
     else:
-        existing = find_open_pr(client, repo, branch)
+        pulls = [p for p in [find_open_pr(client, repo, branch)] if p is not None]
+    existing = next((p for p in pulls if base_branch is None or p.base_ref == base_branch), None)
+    if existing is None and pulls:
+        # Moving the branch would rewrite a pull request into another base under its reviewers.
+        raise GitHubError(f"sync of {repo_name}", 409,
+                          f"{branch} already has an open pull request into {pulls[0].base_ref} "
+                          f"(#{pulls[0].number}); merge or close it before syncing {base_branch}")
     if existing is not None:
         fields = _marker_fields(existing.body)
         if base_tree is not None and fields.get("changes") == changes_digest(base_tree, changes):

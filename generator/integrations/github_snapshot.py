@@ -95,11 +95,8 @@ class Snapshot:
     pulls: tuple[OpenPull, ...] = ()  # open pull requests from the sync branch
 
     def open_pull(self, base: str | None) -> OpenPull | None:
-        """The open sync PR into `base` (any base when None, or when none targets it)."""
-        for pull in self.pulls:
-            if base is None or pull.base_ref == base:
-                return pull
-        return self.pulls[0] if self.pulls else None
+        """The open sync PR into `base` (the first one when `base` is None)."""
+        return next((p for p in self.pulls if base is None or p.base_ref == base), None)
 
 
 def _file(entry: dict[str, Any] | None) -> FileAt | None:

@@ -62,7 +62,7 @@ def test_commit_by_sha_has_no_branch_and_pr_base_is_matched() -> None:
     assert snap.sync_head_message == "mlgen"
     pull = snap.open_pull("main")
     assert pull is not None and pull.number == 7 and pull.body == ""
-    assert snap.open_pull(None) is not None and snap.open_pull("develop") is not None
+    assert snap.open_pull(None) is not None and snap.open_pull("develop") is None
 
 
 def test_each_query_names_only_the_variables_it_uses() -> None:

@@ -227,6 +227,16 @@ def test_base_branch_other_than_the_default(emu: Emulator, initialised: dict[str
     code, out, _ = mlgen("sync", "--pr", "--fleet", str(fleet), "--base", "release", "--json",
                          "--dry-run")
     assert code == 0 and json.loads(out)["repositories"][0]["status"] == "unchanged"
+    # main moves on while that PR into release is open: mlgen/sync is not rewritten under it
+    tree = gh.read_tree(c, repo, "main")
+    moved = pub.create_commit(c, repo, base_commit=main_head, base_tree=tree.sha,
+                              message="main: port 9292", changes={
+                                  "mlgen.yaml": spec.replace(b"port: 8080", b"port: 9292")})
+    pub.set_branch(c, repo, "main", moved, exists=True)
+    head_before = emu.state.repo("acme", "rel").git.resolve("refs/heads/mlgen/sync")
+    code, _, err = mlgen("sync", "--pr", "--repo", "acme/rel")
+    assert code == 1 and "open pull request into release" in err
+    assert emu.state.repo("acme", "rel").git.resolve("refs/heads/mlgen/sync") == head_before
     code, _, err = mlgen("sync", "--base", "release")
     assert code == 2 and "add --pr" in err
 
