@@ -189,6 +189,26 @@ def _csv_blocks(file: Path, kinds: Mapping[str, str], log: ReadLog
 CSV_PIECE = 16 << 20
 
 
+def _arrow_types(kinds: Mapping[str, str]) -> dict[str, pa.DataType]:
+    return {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
+
+
+class _SkippedRows:
+    """pyarrow's invalid_row_handler: skip a malformed CSV row and count it for the report."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, row: Any) -> str:
+        self.count += 1
+        return "skip"
+
+    def report(self, file: Path, log: ReadLog) -> None:
+        if self.count:
+            log.problems.append(Problem("bad_lines", f"{self.count} malformed CSV rows skipped",
+                                        file=str(file), count=self.count))
+
+
 def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
                 ) -> Iterator[dict[str, pa.Array | pa.ChunkedArray]]:
     """Pieces of whole lines, each parsed by pyarrow's multi-threaded reader.
@@ -218,16 +238,11 @@ def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
         return
     _note_extra(names, kinds, file, log)
     wanted = [n for n in names if n in kinds or n == "ts"]
-    skipped = [0]
-
-    def skip_row(row: Any) -> str:
-        skipped[0] += 1
-        return "skip"
-
-    types = {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
+    skipped = _SkippedRows()
+    types = _arrow_types(kinds)
     read_options = pcsv.ReadOptions(column_names=names, block_size=1 << 20)
-    parse_options = pcsv.ParseOptions(invalid_row_handler=skip_row)
-    wrong_types = 0
+    parse_options = pcsv.ParseOptions(invalid_row_handler=skipped)
+    warned = False
     try:
         for data in _line_pieces(file, CSV_PIECE, skip_first_line=True):
             for typed in (True, False):
@@ -243,12 +258,12 @@ def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
                 except pa.ArrowInvalid as exc:
                     if not typed:
                         raise
-                    if not wrong_types:
+                    if not warned:
                         log.problems.append(Problem(
                             "wrong_types", f"values of unexpected type ({_short(exc)}); read "
                             "those parts of the file as text and counted them as invalid",
                             file=str(file)))
-                    wrong_types += 1
+                        warned = True
             del data
             if table.num_rows:
                 yield (dict(zip(table.column_names, table.columns, strict=True)) if wanted
@@ -256,9 +271,7 @@ def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
     except (pa.ArrowInvalid, OSError) as exc:
         log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
                                     file=str(file)))
-    if skipped[0]:
-        log.problems.append(Problem("bad_lines", f"{skipped[0]} malformed CSV rows skipped",
-                                    file=str(file), count=skipped[0]))
+    skipped.report(file, log)
 
 
 def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
@@ -266,13 +279,8 @@ def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
     """Compressed CSV: pyarrow's streaming reader (it decompresses as it goes)."""
     import pyarrow.csv as pcsv
 
-    skipped = [0]
-
-    def skip_row(row: Any) -> str:
-        skipped[0] += 1
-        return "skip"
-
-    types = {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
+    skipped = _SkippedRows()
+    types = _arrow_types(kinds)
     # Small blocks, regrouped into chunks by _group: pyarrow's streaming reader reads up to 32
     # blocks ahead of the consumer, so its memory is 32 x the block size (16 MB blocks: the
     # peak grew from 284 MB at 100k rows to 727 MB at 1M; 1 MB blocks: flat).
@@ -283,7 +291,7 @@ def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
             reader = pcsv.open_csv(
                 file,
                 read_options=pcsv.ReadOptions(block_size=block),
-                parse_options=pcsv.ParseOptions(invalid_row_handler=skip_row),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=skipped),
                 convert_options=pcsv.ConvertOptions(
                     column_types=types if typed else {n: pa.string() for n in kinds},
                     strings_can_be_null=True,
@@ -316,9 +324,7 @@ def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
             log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
                                         file=str(file)))
             break
-    if skipped[0]:
-        log.problems.append(Problem("bad_lines", f"{skipped[0]} malformed CSV rows skipped",
-                                    file=str(file), count=skipped[0]))
+    skipped.report(file, log)
 
 
 # --- JSON lines -----------------------------------------------------------------------------
@@ -340,7 +346,7 @@ def _jsonl_pieces(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: Re
         log.problems.append(Problem("corrupt_file", f"cannot read: {exc}", file=str(file)))
         return
     nested = b'"features"' in first
-    types = {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
+    types = _arrow_types(kinds)
     if nested:
         schema = pa.schema([("ts", pa.string()), ("features", pa.struct(list(types.items())))])
     else:
