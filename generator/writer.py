@@ -174,7 +174,7 @@ def finish_interrupted(root: Path) -> list[str]:
     changed = []
     for dest, tmp, entry in todo:
         now = _sha256(dest)
-        pending = tmp is not None and tmp.exists() or tmp is None and now is not None
+        pending = (tmp is not None and tmp.exists()) or (tmp is None and now is not None)
         if pending and now != entry["old"] and now != entry["new"]:
             changed.append(str(entry["path"]))
     if changed:
