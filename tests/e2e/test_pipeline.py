@@ -5,7 +5,7 @@ job as a pod.
 Nothing is mocked: the docker SDK talks to podman's Docker-compatible API, the image goes to a
 real registry on loopback, the pod pulls it back by the digest `mlgen deploy` pins, and the
 probe paths and ports are read from the rendered manifest. See tests/images/podman_env.py for
-the setup and /work/shared/reference/containers.md for why each setting is there.
+the setup and tests/reference/containers.md for why each setting is there.
 
 Run alone: `pytest tests/e2e` (about 5 minutes on 2 cores; most of it is pip inside the build).
 Without podman it skips with the reason, unless MLGEN_E2E_REQUIRED=1 (CI) makes that a failure.

@@ -4,7 +4,7 @@ github.com cannot be reached from CI, so the GitHub features are driven by the r
 client against this server. Every emulated repository is a bare git repository under the state
 directory: blob, tree and commit SHAs are computed by git itself, so a test can `git clone` the
 repository (`Emulator.repo_path(...)`) and read the commit mlgen made. Answers follow the
-operations in ../shared/reference/github-openapi-subset.json (checked by
+operations in tests/reference/github-openapi-subset.json (checked by
 tests/github/test_emulator_conformance.py); webhook payloads follow github-webhooks-subset.json.
 
 GraphQL (POST /graphql, served by tests/emulators/github_graphql.py): every query is parsed

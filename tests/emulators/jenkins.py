@@ -1,7 +1,7 @@
 """An emulator of the Jenkins REST API, as python-jenkins 1.8.3 and jenkins-job-builder 6.5.0 use it.
 
 No Jenkins controller can run on our machines, so this follows
-`/work/shared/reference/jenkins-protocol.md` call by call: the `X-Jenkins` header, the crumb
+`tests/reference/jenkins-protocol.md` call by call: the `X-Jenkins` header, the crumb
 issuer and CSRF on POSTs not authenticated with an API token, `createItem` for XML and for
 folders, config.xml read/write, `doDelete`, `api/json` with `tree`/`depth`,
 `buildWithParameters` answering 201 with a queue `Location`, queue items that turn into builds

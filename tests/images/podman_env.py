@@ -1,6 +1,6 @@
 """Real container parts for tests: podman's Docker-compatible API, a local registry, a base image.
 
-Everything follows /work/shared/reference/containers.md: a test-owned containers.conf (never
+Everything follows tests/reference/containers.md: a test-owned containers.conf (never
 the machine's), BUILDAH_ISOLATION=chroot, a registries.conf that marks the loopback registry
 insecure, and every process stopped by the PID this module started. Nothing here is a mock:
 the docker SDK talks to podman over a unix socket exactly as it would talk to Docker.
