@@ -12,12 +12,14 @@ export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 $(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes mlgen 2>/dev/null || true  # the distribution was renamed mlgen-pipelines
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 $(BIN)/.installed-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip uninstall --quiet --yes mlgen 2>/dev/null || true  # the distribution was renamed mlgen-pipelines
 	$(BIN)/pip install --quiet -e '.[runtime]'
 	touch $@
 

@@ -9,6 +9,8 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
+from . import DISTRIBUTION
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -64,5 +66,5 @@ def require_extra(module: str, extra: str, feature: str) -> ModuleType:
     except ImportError as exc:
         raise MissingExtraError(
             f"{feature} needs the '{extra}' extra ({module} is not installed): "
-            f"pip install 'mlgen[{extra}]'"
+            f"pip install '{DISTRIBUTION}[{extra}]'"
         ) from exc

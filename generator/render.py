@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from . import __version__
+from . import DISTRIBUTION, __version__, requirement
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 try:  # installed layout: templates ship inside the package as mlgen/templates
@@ -57,6 +57,8 @@ def make_environment(overrides: Iterable[Path] = ()) -> jinja2.Environment:
     env.bytecode_cache = _bytecode_cache(env)
     env.filters.update(FILTERS)
     env.globals["mlgen_version"] = __version__
+    env.globals["mlgen_distribution"] = DISTRIBUTION
+    env.globals["mlgen_requirement"] = requirement
     return env
 
 

@@ -160,6 +160,17 @@ class Image(Strict):
     base: Annotated[str, StringConstraints(pattern=IMAGE_REF_RE, max_length=255)] = "python:3.11-slim"
     pip_index_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s'\"\\`$]+$")] | None = None
 
+    @field_validator("pip_index_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        # The URL is written into the Dockerfile, the Jenkinsfile and the workflows: a password
+        # there would be in every clone. The message must not echo the value for the same reason.
+        if url is not None and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError("must not carry credentials (user:password@host): give pip its "
+                             "credentials on the build agent (pip.conf, netrc or PIP_INDEX_URL "
+                             "there), never in mlgen.yaml")
+        return url
+
 
 def _default_requests() -> dict[ResourceName, str]:
     return {"cpu": "500m", "memory": "512Mi"}

@@ -117,12 +117,13 @@ def _check_runtime() -> None:
     """
     from importlib.util import find_spec
 
+    from .. import DISTRIBUTION
     from ..errors import MissingExtraError
 
     missing = [m for m in ("sklearn", "pandas", "joblib", "httptools") if find_spec(m) is None]
     if missing:
         raise MissingExtraError(f"mlgen serve needs the 'runtime' extra ({', '.join(missing)} "
-                                "not installed): pip install 'mlgen[runtime]'")
+                                f"not installed): pip install '{DISTRIBUTION}[runtime]'")
 
 
 def _load_spec(folder: Path) -> Any:

@@ -50,3 +50,13 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "mlgen.yaml:3:7: name: 'Credit-Risk' must be a DNS-1123 label" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_credentials_in_the_index_url_are_never_echoed(tmp_path: Path) -> None:
+    """The URL lands in generated files and the error on stderr (CI logs): neither may hold it."""
+    shutil.copyfile(HERE / "58-pip-index-credentials.yaml", tmp_path / "mlgen.yaml")
+    proc = subprocess.run([sys.executable, "-m", "mlgen", "-C", str(tmp_path), "render"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "must not carry credentials" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout

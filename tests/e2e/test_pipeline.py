@@ -285,7 +285,7 @@ def build_wheel(outdir: Path) -> Path:
     out = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir),
                           str(REPO_ROOT)], capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, f"python -m build failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    wheels = list(outdir.glob("mlgen-*.whl"))
+    wheels = list(outdir.glob("mlgen_pipelines-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
 

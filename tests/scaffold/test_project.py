@@ -60,7 +60,7 @@ def test_layout_is_a_src_package_with_tests(project: Path) -> None:
     pinned = {line.split(">=")[0]: line for line in requirements if ">=" in line}
     for dist in ("scikit-learn", "pandas", "numpy"):
         assert "<" in pinned[dist], f"{dist} needs an upper bound: {pinned[dist]}"
-    assert any(line.startswith("mlgen[runtime]==") for line in requirements)
+    assert any(line.startswith("mlgen-pipelines[runtime]==") for line in requirements)
     ignored = (project / ".gitignore").read_text().splitlines()
     assert "data/" in ignored and "artifacts/" in ignored
 
