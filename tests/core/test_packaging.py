@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from mlgen import DISTRIBUTION, __version__
 
 from .helpers import REPO
