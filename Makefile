@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 export PATH := $(CURDIR)/$(TOOLS)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: demo test tools golden lint typecheck bench clean
+.PHONY: demo test tools golden lint typecheck docs bench clean
 
 $(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,8 @@ lint: $(BIN)/.installed-dev
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy generator models
 
+docs: $(BIN)/.installed-dev
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules demo
+	rm -rf $(VENV) $(TOOLS) node_modules demo site

@@ -1,6 +1,6 @@
 """One error hierarchy for mlgen. No Click in here: the CLI maps these to exit codes in one place.
 
-Exit codes (documented in README.md):
+Exit codes (documented in README.md and docs/commands.md):
   0 ok, 1 failure or findings, 2 usage or spec error, 3 unexpected error (bug), 130 Ctrl-C.
 """
 from __future__ import annotations

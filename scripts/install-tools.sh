@@ -2,7 +2,7 @@
 # Installs the linters and scanners `mlgen validate` runs, at pinned versions, into
 # project-local folders, and is safe to re-run (it does nothing when the pins are unchanged):
 #   .tools/venv   a venv for the PyPI tools pinned in tools-requirements.txt
-#   .tools/bin    symlinks to them (put it on PATH, or let mlgen find it: see README, Validation)
+#   .tools/bin    symlinks to them (put it on PATH, or let mlgen find it: see docs/validation.md)
 #   node_modules  the npm tools pinned by package.json + package-lock.json (npm ci)
 # Needs python3 (3.10+), node 20+ and npm, and Java 17 for npm-groovy-lint (CodeNarc).
 set -euo pipefail

@@ -2,7 +2,7 @@
 
 One module per external tool (each `check(workspace) -> ToolOutcome`, raising ToolMissing
 when the tool is not installed), `runner.py` to run them all into one Report, `model.py`
-for the values. See README, "Validation".
+for the values. See docs/validation.md.
 """
 from __future__ import annotations
 
