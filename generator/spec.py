@@ -3,78 +3,100 @@
 Parsing happens once (`load_spec`); every later stage receives the frozen Spec. The models
 forbid unknown keys so a typo fails loudly; `spec_loader.py` turns validation errors into
 messages naming the file, the key path and line:column.
+
+Each field's docstring is its description in `mlgen schema` (editors show it on hover): say
+what the key changes in the generated files or at run time. The runtime sections (serve,
+kubernetes, drift) are in `spec_runtime.py`, the shared value types in `spec_types.py`.
 """
 from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from .spec_runtime import (
+    Autoscaling,
+    Drift,
+    DriftMethods,
+    DriftThresholds,
+    HttpUrl,
+    Kubernetes,
+    Overlay,
+    RequestLog,
+    Resources,
+    Serve,
 )
+from .spec_types import (
+    BRANCH_RE,
+    DNS_LABEL_RE,
+    DURATION_RE,
+    FEATURE_RE,
+    FOLDER_RE,
+    GITHUB_REPO_RE,
+    IMAGE_REF_RE,
+    LABEL_KEY_RE,
+    QUANTITY_RE,
+    REGISTRY_RE,
+    REL_PATH_RE,
+    REPOSITORY_RE,
+    TARGET_NAMES,
+    CredentialId,
+    DnsLabel,
+    FeatureName,
+    RelPath,
+    StageName,
+    Strict,
+    TargetName,
+)
+
+__all__ = [
+    "API_VERSION",
+    "BRANCH_RE",
+    "CI",
+    "DNS_LABEL_RE",
+    "DURATION_RE",
+    "FEATURE_RE",
+    "GITHUB_REPO_RE",
+    "IMAGE_REF_RE",
+    "LABEL_KEY_RE",
+    "QUANTITY_RE",
+    "REL_PATH_RE",
+    "TARGET_NAMES",
+    "Autoscaling",
+    "Champion",
+    "Data",
+    "Drift",
+    "DriftMethods",
+    "DriftThresholds",
+    "Features",
+    "Gate",
+    "GitHub",
+    "Image",
+    "Jenkins",
+    "JenkinsCredentials",
+    "Kubernetes",
+    "Model",
+    "Outputs",
+    "Overlay",
+    "RequestLog",
+    "Resources",
+    "Serve",
+    "Spec",
+    "Strict",
+    "Threshold",
+]
 
 API_VERSION = "mlgen/v1"
 
-# DNS-1123 label: what Kubernetes object names, image repositories and Jenkins job names accept.
-DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_RE, max_length=63)]
-# A Python/SQL-ish identifier: feature names reach pandas columns, Prometheus labels, CSV headers.
-FEATURE_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
-FeatureName = Annotated[str, StringConstraints(pattern=FEATURE_RE)]
-# Kubernetes resource quantity (a subset of resource.Quantity that real specs use).
-QUANTITY_RE = r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$"
-Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_RE)]
-# Environment variable names as POSIX shells accept them.
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
-# Label / annotation keys: optional DNS-subdomain prefix, then a name segment.
-LABEL_KEY_RE = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
-LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_RE, max_length=253)]
-LabelValue = Annotated[
-    str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-]
-# Stage names become Jenkins stage names, workflow step ids and `mlgen run` arguments.
-StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,30}$")]
-# Relative POSIX paths inside the repository: no absolute paths, no `..`, no control characters.
-REL_PATH_RE = r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9_./@+-]+$"
-RelPath = Annotated[str, StringConstraints(pattern=REL_PATH_RE, max_length=255)]
-# Image references: registry host[:port], repository path, base image with optional tag/digest.
-REGISTRY_RE = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$"
-REPOSITORY_RE = r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
-IMAGE_REF_RE = (
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?/)?[a-z0-9]+([._-][a-z0-9]+)*"
-    r"(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
-)
-# Jenkins credential ids and folder parts: what Jenkins accepts in URLs without surprises.
-CredentialId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
-FOLDER_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$"
-GITHUB_REPO_RE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
-BRANCH_RE = r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<!/)(?<!\.lock)$"
-DURATION_RE = r"^[1-9][0-9]*(m|h|d)$"
-
-TargetName = Literal["jenkins", "github-actions", "docker", "kubernetes"]
-TARGET_NAMES: tuple[TargetName, ...] = ("jenkins", "github-actions", "docker", "kubernetes")
-ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
-
-
-class Strict(BaseModel):
-    """Base for every spec section: frozen, unknown keys rejected."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, regex_engine="python-re"
-    )
-
 
 class Threshold(Strict):
+    """Bounds one metric must meet (inclusive); give min, max or both."""
+
     min: float | None = None
+    """The metric must be at least this."""
     max: float | None = None
+    """The metric must be at most this."""
 
     @model_validator(mode="after")
     def _one_bound(self) -> Threshold:
@@ -86,19 +108,39 @@ class Threshold(Strict):
 
 
 class Champion(Strict):
-    metric: str = Field(description="Metric compared with the current champion's.")
-    min_delta: float = Field(0.0, description="How much better (>= 0) or worse (< 0) a challenger may be.")
+    """Compare the candidate with the production model (the champion) on one metric."""
+
+    metric: str
+    """Metric compared with the champion's, whose metrics `mlgen gate --champion FILE|URL`
+    (or MLGEN_GATE_CHAMPION) reads."""
+    min_delta: float = 0.0
+    """How much the candidate must beat the champion by: at least champion + min_delta when
+    higher is better, at most champion - min_delta otherwise. Negative: it may be that much
+    worse."""
     higher_is_better: bool = True
+    """Whether a larger value of `metric` is better (true for roc_auc, false for rmse)."""
 
 
 class Gate(Strict):
+    """What a newly trained model must meet: `mlgen gate`, run by CI after the stages and
+    before the image is built."""
+
     metrics: dict[str, Threshold] = Field(default_factory=dict)
+    """Metric name -> {min, max} bounds the candidate's metrics file (model.metrics_file)
+    must meet."""
     champion: Champion | None = None
+    """Also compare with the production model's metrics; without it there is no
+    comparison."""
 
 
 class Features(Strict):
+    """The model's input columns: what the server accepts, what training reads and what drift
+    detection profiles. Names are identifiers, unique across both lists."""
+
     numeric: tuple[FeatureName, ...] = ()
+    """Numeric input columns (sent as numbers; null is missing)."""
     categorical: tuple[FeatureName, ...] = ()
+    """Categorical input columns (sent as strings; null is missing)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> Features:
@@ -116,8 +158,12 @@ class Features(Strict):
 
 
 class Data(Strict):
+    """The training data."""
+
     train: RelPath = "data/train.csv"
+    """Training data CSV, relative to the repository, that the scaffolded training reads."""
     target: FeatureName = "target"
+    """Column of the training data holding the label the model learns (not a feature)."""
 
 
 def _default_stages() -> dict[str, str]:
@@ -125,17 +171,27 @@ def _default_stages() -> dict[str, str]:
 
 
 class Model(Strict):
+    """The model: how it is trained, where its files are and what gates it."""
+
     task: Literal["classification", "regression"] = "classification"
+    """What the scaffolded training fits and scores, and what the server returns
+    (classes and probabilities, or values)."""
     framework: Literal["sklearn"] = "sklearn"
-    stages: dict[StageName, str] = Field(
-        default_factory=_default_stages,
-        description="Stage name -> shell command; what CI runs and what `mlgen run STAGE` runs.",
-    )
+    """The ML library: sklearn (scikit-learn, saved with joblib), the only one supported."""
+    stages: dict[StageName, str] = Field(default_factory=_default_stages)
+    """Stage name -> shell command. Jenkins and GitHub Actions run them in this order before
+    the gate; `mlgen run STAGE` runs one the same way. Retraining runs the stage `train`."""
     artifact: RelPath = "artifacts/model.joblib"
+    """The trained model, relative to the repository: written by training, loaded by
+    `mlgen serve`. Keep it under artifacts/, the folder the image copies."""
     metrics_file: RelPath = "artifacts/metrics.json"
+    """Metrics JSON written by training and checked by `mlgen gate`; CI keeps it."""
     data: Data = Field(default_factory=Data)
+    """Where the training data is and which column is the label."""
     features: Features
+    """The input columns (required)."""
     gate: Gate = Field(default_factory=Gate)
+    """Metric thresholds and the champion comparison a new model must pass."""
 
     @model_validator(mode="after")
     def _target_is_not_a_feature(self) -> Model:
@@ -155,10 +211,20 @@ class Model(Strict):
 
 
 class Image(Strict):
+    """The model's container image."""
+
     registry: Annotated[str, StringConstraints(pattern=REGISTRY_RE, max_length=255)] = "registry.example.com"
+    """Registry host (optional :port and path) that `mlgen push` pushes to and the cluster
+    pulls from: the image is REGISTRY/REPOSITORY."""
     repository: Annotated[str, StringConstraints(pattern=REPOSITORY_RE, max_length=255)] | None = None
+    """Repository in the registry; default: the name."""
     base: Annotated[str, StringConstraints(pattern=IMAGE_REF_RE, max_length=255)] = "python:3.11-slim"
-    pip_index_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s'\"\\`$]+$")] | None = None
+    """Base image of both Dockerfile stages (the BASE_IMAGE build argument's default); point
+    it at an internal mirror."""
+    pip_index_url: HttpUrl | None = None
+    """Package index the image build and the generated CI install steps use (PIP_INDEX_URL);
+    default: PyPI in the image, the agent's own pip configuration in CI. No credentials: give
+    pip those on the build agent."""
 
     @field_validator("pip_index_url")
     @classmethod
@@ -172,181 +238,124 @@ class Image(Strict):
         return url
 
 
-def _default_requests() -> dict[ResourceName, str]:
-    return {"cpu": "500m", "memory": "512Mi"}
-
-
-def _default_limits() -> dict[ResourceName, str]:
-    return {"cpu": "1", "memory": "1Gi"}
-
-
-class Resources(Strict):
-    requests: dict[ResourceName, Quantity] = Field(default_factory=_default_requests)
-    limits: dict[ResourceName, Quantity] = Field(default_factory=_default_limits)
-
-
-class Autoscaling(Strict):
-    enabled: bool = True
-    min: int = Field(2, ge=1, le=1000)
-    max: int = Field(10, ge=1, le=1000)
-    cpu_utilization: int = Field(70, ge=1, le=100)
-
-    @model_validator(mode="after")
-    def _order(self) -> Autoscaling:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must not be greater than max ({self.max})")
-        return self
-
-
-class RequestLog(Strict):
-    path: str = Field("/var/log/mlgen", pattern=r"^/[A-Za-z0-9_./-]*$")
-    sample_rate: float = Field(0.1, ge=0.0, le=1.0)
-    max_bytes: int = Field(50_000_000, ge=1024)
-    backups: int = Field(5, ge=0, le=100)
-
-
-class Serve(Strict):
-    port: int = Field(8080, ge=1024, le=65535, description="Unprivileged port (the image runs as non-root).")
-    replicas: int = Field(2, ge=0, le=1000)
-    workers: int = Field(2, ge=1, le=64)
-    max_batch_size: int = Field(32, ge=1, le=4096)
-    max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0)
-    resources: Resources = Field(default_factory=Resources)
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    env: dict[EnvName, str] = Field(default_factory=dict, description="Free-text values.")
-    request_log: RequestLog = Field(default_factory=RequestLog)
-
-
-class Overlay(Strict):
-    replicas: int | None = Field(None, ge=0, le=1000)
-    resources: Resources | None = None
-    autoscaling: Autoscaling | None = None
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    image_tag: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
-
-
-class Kubernetes(Strict):
-    namespace: DnsLabel | None = None
-    environments: tuple[DnsLabel, ...] = ("dev", "staging", "prod")
-    overlays: dict[DnsLabel, Overlay] = Field(default_factory=dict)
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-    annotations: dict[LabelKey, str] = Field(default_factory=dict, description="Free-text values.")
-    storage_class: DnsLabel | None = None
-    request_log_size: Quantity = "5Gi"
-    prometheus_operator: bool = Field(
-        False, description="Include the ServiceMonitor and PrometheusRule (needs the operator's CRDs)."
-    )
-
-    @model_validator(mode="after")
-    def _overlays_known(self) -> Kubernetes:
-        if not self.environments:
-            raise ValueError("list at least one environment")
-        dupes = sorted({e for e in self.environments if self.environments.count(e) > 1})
-        if dupes:
-            raise ValueError(f"environment names must be unique; repeated: {', '.join(dupes)}")
-        unknown = sorted(set(self.overlays) - set(self.environments))
-        if unknown:
-            raise ValueError(
-                f"overlays name unknown environment(s) {', '.join(unknown)}; "
-                f"environments are: {', '.join(self.environments)}"
-            )
-        return self
-
-
-class DriftMethods(Strict):
-    numeric: Literal["auto", "psi", "jensenshannon", "wasserstein", "ks"] = "auto"
-    categorical: Literal["auto", "psi", "jensenshannon", "chi2"] = "auto"
-
-
-class DriftThresholds(Strict):
-    psi: float = Field(0.2, gt=0)
-    jensenshannon: float = Field(0.1, gt=0, le=1)
-    wasserstein: float = Field(0.1, gt=0)
-    ks_pvalue: float = Field(0.05, gt=0, lt=1)
-    chi2_pvalue: float = Field(0.05, gt=0, lt=1)
-    share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that marks the dataset drifted.")
-    missing_rate: float = Field(0.1, gt=0, le=1, description="A feature drifts when its share of missing values moves by more than this.")
-
-
-class Drift(Strict):
-    enabled: bool = True
-    schedule: str = "0 */6 * * *"
-    window: Annotated[str, StringConstraints(pattern=DURATION_RE)] = "24h"
-    methods: DriftMethods = Field(default_factory=DriftMethods)
-    thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
-    min_rows: int = Field(100, ge=1, description="A window (or a feature) with fewer rows is reported as too few rows, never as drift.")
-    on_drift: tuple[Literal["alert", "retrain"], ...] = ("alert",)
-    reference: RelPath = "artifacts/reference_profile.json"
-    current: str | None = Field(None, description="Current window; default: the server's request log dir.")
-    report_dir: RelPath = "reports/drift"
-    pushgateway: Annotated[str, StringConstraints(pattern=r"^https?://[^\s'\"\\`$]+$")] | None = None
-    textfile_dir: str | None = None
-    retrain_hook: Literal["none", "jenkins", "github", "command"] = "none"
-    retrain_command: str | None = None
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from .cron import check_cron
-
-        check_cron(value)
-        return value
-
-
 class JenkinsCredentials(Strict):
+    """Ids of Jenkins credentials (never the secrets themselves)."""
+
     registry: CredentialId = "registry-push"
+    """Username/password credential the Push image stage logs in to the registry with."""
     github: CredentialId = "github-app"
+    """Username/password credential for GitHub (a GitHub App or a token): the job checks out
+    with it and the PR report stage comments with it."""
     kubeconfig: CredentialId = "kubeconfig"
+    """Secret-file credential holding the kubeconfig the Deploy stages use."""
 
 
 class Jenkins(Strict):
+    """The Jenkins job `mlgen jenkins` registers, and what the Jenkinsfile uses."""
+
     enabled: bool = True
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s'\"\\`$]+$")] | None = None
+    """Not read by mlgen: whether the Jenkinsfile is rendered is decided by `targets` (leave
+    out jenkins), and the job exists only once `mlgen jenkins apply` registers it."""
+    url: HttpUrl | None = None
+    """Jenkins URL for `mlgen jenkins` and the jenkins retrain hook when neither --url nor
+    JENKINS_URL is given."""
     folder: Annotated[str, StringConstraints(pattern=FOLDER_RE, max_length=255)] | None = None
+    """Jenkins folder (a/b) that holds the job; default: the top level."""
     kind: Literal["multibranch", "pipeline"] = "multibranch"
+    """multibranch: a Multibranch Pipeline with a GitHub branch source (a job per branch and
+    pull request); pipeline: one Pipeline job that builds the default branch."""
     credentials: JenkinsCredentials = Field(default_factory=JenkinsCredentials)
-    github_api_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s'\"\\`$]+$")] | None = None
+    """Credential ids the job and the Jenkinsfile use."""
+    github_api_url: HttpUrl | None = None
+    """GitHub Enterprise API URL for the multibranch job's GitHub source, e.g.
+    https://github.example.com/api/v3; default: github.com."""
     agent_label: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.&|!() -]{1,100}$")] | None = None
+    """Label expression choosing the agents that run the pipeline; default: any agent."""
 
 
 class GitHub(Strict):
+    """The model's GitHub repository and its Actions workflows."""
+
     repository: Annotated[str, StringConstraints(pattern=GITHUB_REPO_RE)] | None = None
+    """OWNER/NAME of the repository: the image's source label, the Jenkins job's source, the
+    github retrain hook, and GitHub commands when GITHUB_REPOSITORY is not set."""
     default_branch: Annotated[str, StringConstraints(pattern=BRANCH_RE, max_length=255)] = "main"
+    """The branch CI builds and pushes images from and deploys to the first environment;
+    the Jenkins job and the retrain hooks start their builds on it."""
     actions: bool = True
+    """Render the GitHub Actions workflows (ci, cd, drift-retrain); false renders none even
+    when targets lists github-actions."""
     registry_auth: Literal["secrets", "oidc"] = "secrets"
+    """How the cd workflow logs in to the registry: secrets (REGISTRY_USER and
+    REGISTRY_PASSWORD, from a `registry` environment) or oidc (the job gets id-token: write
+    and trades its OIDC token for a short-lived push credential)."""
     runs_on: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")] = "ubuntu-24.04"
+    """Runner label of every workflow job."""
 
 
 class CI(Strict):
+    """The CI systems mlgen renders for."""
+
     jenkins: Jenkins = Field(default_factory=Jenkins)
+    """The Jenkins job and the credentials the Jenkinsfile uses."""
     github: GitHub = Field(default_factory=GitHub)
+    """The GitHub repository, its default branch and the Actions workflows."""
 
 
 class Outputs(Strict):
     """Where each target writes, relative to the repository root."""
 
     jenkinsfile: RelPath = "Jenkinsfile"
+    """Path of the Jenkinsfile (also the Jenkins job's script path)."""
     workflows: RelPath = ".github/workflows"
+    """Folder of the workflows ci.yml, cd.yml and drift.yml; GitHub runs only those in
+    .github/workflows."""
     dockerfile: RelPath = "Dockerfile"
+    """Path of the Dockerfile; its .dockerignore is written beside it."""
     kubernetes: RelPath = "k8s"
+    """Folder of the Kubernetes manifests: base/, monitoring/ and overlays/ENV/."""
 
 
 class Spec(Strict):
+    """mlgen.yaml: one model repository, from training to serving."""
+
     api_version: Literal["mlgen/v1"] = Field(alias="apiVersion")
+    """Spec format: mlgen/v1 (`mlgen migrate` rewrites older files)."""
     name: DnsLabel
+    """The model's name, a DNS-1123 label: the image repository and the namespace by
+    default, every Kubernetes object, the Jenkins job and the metrics' model label."""
     description: str = ""
+    """Free text: the mlgen.dev/description annotation, the Jenkins job's description and
+    the scaffolded README."""
     owner: str = Field("unknown", min_length=1, max_length=256)
+    """Who owns the model (free text): the mlgen.dev/owner annotation as written and, made
+    safe, the mlgen.dev/owner label and the image's vendor label."""
     version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")] = "0.1.0"
+    """The model's version: the image tag `mlgen build` always sets, the tag the manifests
+    deploy unless an overlay sets image_tag, and the version labels."""
     python: Literal["3.10", "3.11", "3.12", "3.13"] = "3.11"
+    """Python version GitHub Actions sets up and the scaffolded pyproject requires; the
+    image's Python is image.base's."""
     targets: tuple[TargetName, ...] = TARGET_NAMES
-    templates: str | None = Field(None, description="Folder of template overrides, layered over the built-ins.")
+    """What to render: jenkins (Jenkinsfile), github-actions (workflows), docker
+    (Dockerfile), kubernetes (manifests); default: all four."""
+    templates: str | None = None
+    """Folder of template overrides, relative to the repository, layered over the built-ins:
+    a template there replaces the built-in of the same name."""
     outputs: Outputs = Field(default_factory=Outputs)
+    """Where each target writes."""
     model: Model
+    """Training, artifacts, features and the gate (required)."""
     image: Image = Field(default_factory=Image)
+    """The container image: registry, repository, base image, package index."""
     serve: Serve = Field(default_factory=Serve)
+    """The model server and its Deployment."""
     kubernetes: Kubernetes = Field(default_factory=Kubernetes)
+    """Namespace, environments and their overlays, metadata and monitoring."""
     drift: Drift = Field(default_factory=Drift)
+    """Data-drift detection and what it triggers."""
     ci: CI = Field(default_factory=CI)
+    """Jenkins and GitHub settings."""
 
     @field_validator("description", "owner")
     @classmethod

@@ -16,7 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError, SpecIssue
-from .spec import (
+from .spec import Spec
+from .spec_types import (
     BRANCH_RE,
     DNS_LABEL_RE,
     DURATION_RE,
@@ -26,7 +27,6 @@ from .spec import (
     LABEL_KEY_RE,
     QUANTITY_RE,
     REL_PATH_RE,
-    Spec,
 )
 
 SPEC_FILENAME = "mlgen.yaml"

@@ -1,4 +1,7 @@
-"""`mlgen sync` and `mlgen check`: bring generated files up to date without losing hand edits.
+"""`mlgen sync`: bring generated files up to date without losing hand edits.
+
+Whether a file is current (what `mlgen check` reports and `mlgen render` acts on) is decided
+from this plan in `mlgen.freshness`.
 
 The core is pure: it never touches the disk or the network, so `mlgen sync --pr` runs it
 against files read from the GitHub API exactly as `mlgen sync` runs it against the disk.
@@ -137,7 +140,7 @@ def plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
     return SyncPlan(tuple(sorted(actions, key=lambda a: a.path)), new_lock, conflict, lock)
 
 
-def _fresh_entry(artifact: Artifact, final_text: str, final_mode: int,
+def fresh_entry(artifact: Artifact, final_text: str, final_mode: int,
                  conflict: bool = False) -> LockEntry:
     return LockEntry(artifact.path, sha256_text(artifact.text), artifact.mode, artifact.text,
                      sha256_text(final_text), final_mode, artifact.target, False, conflict)
@@ -155,7 +158,7 @@ def _plan_file(artifact: Artifact, entry: LockEntry | None,
                     LockEntry(path, target=artifact.target, opted_out=True))
         data = encode_text(new, False)
         return (FileAction(path, "restore" if entry else "create", None, data, artifact.mode),
-                _fresh_entry(artifact, new, artifact.mode))
+                fresh_entry(artifact, new, artifact.mode))
     ours, crlf = decode_text(current)
     mode_now = read_mode(path)
     tracked = entry is not None and not entry.opted_out and entry.base is not None
@@ -168,12 +171,12 @@ def _plan_file(artifact: Artifact, entry: LockEntry | None,
         return FileAction(path, "unresolved", current), entry
     if ours == new:
         return (FileAction(path, "unchanged", current, current if mode_change else None,
-                           mode_change), _fresh_entry(artifact, ours, mode))
+                           mode_change), fresh_entry(artifact, ours, mode))
     if tracked and entry is not None and entry.base is not None:
         base = entry.base
         if ours == base:
             return (FileAction(path, "update", current, encode_text(new, crlf), mode),
-                    _fresh_entry(artifact, new, mode))
+                    fresh_entry(artifact, new, mode))
         if new == base:
             keep = replace(entry, written=sha256_text(ours), written_mode=mode, conflict=False,
                            target=artifact.target)
@@ -184,21 +187,21 @@ def _plan_file(artifact: Artifact, entry: LockEntry | None,
     merged = merge3(base, ours, new)
     if merged.conflicts == 0:
         return (FileAction(path, "merge", current, encode_text(merged.text, crlf), mode),
-                _fresh_entry(artifact, merged.text, mode))
+                fresh_entry(artifact, merged.text, mode))
     if conflict in ("ours", "theirs"):
         chosen = merge3(base, ours, new, favor=conflict)  # type: ignore[arg-type]
         return (FileAction(path, "resolved", current, encode_text(chosen.text, crlf), mode,
                            conflicts=merged.conflicts),
-                _fresh_entry(artifact, chosen.text, mode))
+                fresh_entry(artifact, chosen.text, mode))
     if conflict == "rej":
         kept = merge3(base, ours, new, favor="ours")
         return (FileAction(path, "conflict", current, encode_text(kept.text, crlf), mode,
                            reject=encode_text(reject_text(path, merged.text), crlf),
                            conflicts=merged.conflicts),
-                _fresh_entry(artifact, kept.text, mode, conflict=True))
+                fresh_entry(artifact, kept.text, mode, conflict=True))
     return (FileAction(path, "conflict", current, encode_text(merged.text, crlf), mode,
                        conflicts=merged.conflicts),
-            _fresh_entry(artifact, merged.text, mode, conflict=True))
+            fresh_entry(artifact, merged.text, mode, conflict=True))
 
 
 def _plan_stale(path: str, entry: LockEntry, current: bytes | None) -> FileAction:
@@ -293,62 +296,6 @@ def _remove_stale_temp_files(root: Path, paths: Sequence[str]) -> None:
                 leftover.unlink(missing_ok=True)
 
 
-# ---- check: is every generated file what sync would leave, and recorded? ----------------------
-
-CHECK_STATUSES = {
-    "ok": "up to date",
-    "stale": "out of date with mlgen.yaml or the templates: run `mlgen sync`",
-    "missing": "not written yet: run `mlgen sync`",
-    "edited": "edited outside `mlgen sync`: run `mlgen sync` to record (and merge) the edit",
-    "deleted": "deleted outside `mlgen sync`: run `mlgen sync` to record the opt-out, or "
-               "`mlgen sync --restore PATH` to bring it back",
-    "conflict": "has unresolved conflicts: resolve them, then run `mlgen sync`",
-}
-
-
-@dataclass(frozen=True)
-class CheckItem:
-    path: str
-    status: str
-    sync_action: str  # what `mlgen sync` would do
-    diff: str = ""
-
-
-def check_plan(plan: SyncPlan) -> list[CheckItem]:
-    """Classify each path of a plan made from the disk. Anything but 'ok' fails the check."""
-    previous = plan.previous or Lock()
-    items = []
-    for a in plan.actions:
-        entry = previous.entry(a.path)
-        ours = decode_text(a.old)[0] if a.old is not None else None
-        recorded = (entry is not None and ours is not None and not entry.opted_out
-                    and sha256_text(ours) == entry.written)
-        if a.action in ("unchanged", "opted-out", "gone"):
-            status = "stale" if a.changes_disk else "ok"
-        elif a.action == "keep":
-            status = "ok" if recorded else "edited"
-        elif a.action in ("merge", "conflict", "resolved"):
-            status = "stale" if recorded else "edited"
-        elif a.action == "create":
-            status = "missing"
-        elif a.action == "opt-out":
-            status = "deleted"
-        elif a.action == "unresolved":
-            status = "conflict"
-        else:  # update, restore, remove, orphan
-            status = "stale"
-        diff = ""
-        if status == "edited" and entry is not None and entry.base is not None:
-            diff = unified_diff(a.path, entry.base, ours, "last generated", "on disk")
-        elif status == "deleted" and entry is not None:
-            diff = unified_diff(a.path, entry.base, None, "last generated", "on disk")
-        elif status in ("stale", "missing"):
-            after = None if a.delete else decode_text(a.data)[0] if a.data is not None else ours
-            diff = unified_diff(a.path, ours, after, "on disk", "after mlgen sync")
-        items.append(CheckItem(a.path, status, a.action, diff))
-    return items
-
-
 def unified_diff(path: str, old: str | None, new: str | None,
                  old_label: str = "", new_label: str = "") -> str:
     import difflib
@@ -363,24 +310,7 @@ def unified_diff(path: str, old: str | None, new: str | None,
                    for line in lines)
 
 
-# ---- render and init: the lock after writing the render as is ----------------------------------
-
-
-def edited_files(artifacts: Sequence[Artifact], lock: Lock | None,
-                 read_current: Callable[[str], bytes | None]) -> list[str]:
-    """Paths whose current text is neither the new render nor what mlgen generated last, so
-    overwriting them would lose a hand edit (or text mlgen never recorded)."""
-    out = []
-    for artifact in artifacts:
-        current = read_current(artifact.path)
-        if current is None:
-            continue
-        ours = decode_text(current)[0]
-        entry = lock.entry(artifact.path) if lock else None
-        base = entry.base if entry is not None and not entry.opted_out else None
-        if ours != artifact.text and ours != base:
-            out.append(artifact.path)
-    return out
+# ---- init and sync --pr: the lock after writing the render as is --------------------------------
 
 
 def lock_after_render(previous: Lock | None, written: Sequence[Artifact],
@@ -389,5 +319,5 @@ def lock_after_render(previous: Lock | None, written: Sequence[Artifact],
     later sync still knows files a partial `--only` render did not touch)."""
     files = dict(previous.files) if previous else {}
     for artifact in written:
-        files[artifact.path] = _fresh_entry(artifact, artifact.text, artifact.mode)
+        files[artifact.path] = fresh_entry(artifact, artifact.text, artifact.mode)
     return Lock(templates=templates, spec_sha256=spec_sha256).with_files(files)

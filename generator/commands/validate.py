@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from ..cli import project_dir
 from ..errors import UsageError
+
+# The values of CI that mean "running in CI" (the same set tests/conftest.py uses).
+CI_TRUTHY = frozenset({"1", "true", "yes"})
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    return environ.get("CI", "").lower() in CI_TRUTHY
 
 
 @click.command("validate")
@@ -18,22 +28,27 @@ from ..errors import UsageError
               show_default=True, help="Report format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Write the report to FILE (the table still goes to stdout).")
-@click.option("--require-all", is_flag=True,
-              help="Fail when a tool is not installed (CI uses this): a skip is never a pass.")
+@click.option("--require-all/--allow-skipped", "require_all", default=None,
+              help="Fail (exit 1) when a tool is not installed; the default when CI is set "
+                   "(CI=true). --allow-skipped only warns, even in CI.")
 @click.option("--kubernetes-version", default=None, metavar="X.Y",
               help="Kubernetes version whose schemas manifests are validated against.")
 @click.option("--tool", "tools", multiple=True, metavar="NAME",
               help="Run only this tool; repeatable.")
 @click.pass_context
 def command(ctx: click.Context, rendered: bool, fmt: str, output: Path | None,
-            require_all: bool, kubernetes_version: str | None, tools: tuple[str, ...]) -> int:
+            require_all: bool | None, kubernetes_version: str | None,
+            tools: tuple[str, ...]) -> int:
     """Run yamllint, kustomize, kubernetes-validate, actionlint, zizmor, hadolint,
     npm-groovy-lint and checkov over the generated files.
 
-    Exit 0 when clean, 1 on findings (or, with --require-all, a tool not installed).
+    Each tool is reported on stderr as it starts and finishes. Exit 0 when clean, 1 on
+    findings or, under --require-all (the default when CI is set), a tool not installed.
+    A tool that was not installed is never a pass: the run ends "N tools skipped: ...".
     """
     from ..project import load_project, render_artifacts
     from ..validate.kubernetes import DEFAULT_VERSION
+    from ..validate.progress import StderrProgress
     from ..validate.runner import TOOL_NAMES, Layout, validate_artifacts, validate_paths
 
     version = kubernetes_version or DEFAULT_VERSION
@@ -47,22 +62,39 @@ def command(ctx: click.Context, rendered: bool, fmt: str, output: Path | None,
     artifacts = render_artifacts(spec, root)
     layout = Layout(jenkinsfile=spec.outputs.jenkinsfile, workflows=spec.outputs.workflows,
                     dockerfile=spec.outputs.dockerfile, kubernetes=spec.outputs.kubernetes)
-    if rendered:
-        report = validate_artifacts(artifacts, layout, version, tools)
-    else:
-        report = validate_paths(root, [a.path for a in artifacts], layout, version, tools)
-    table = format_table(report, require_all)
-    text = json.dumps(report.as_dict(require_all), indent=2) + "\n" if fmt == "json" else table
+    required_by = _required_by(require_all, os.environ)
+    progress = StderrProgress(sys.stderr, live=sys.stderr.isatty())
+    try:
+        if rendered:
+            report = validate_artifacts(artifacts, layout, version, tools, progress)
+        else:
+            report = validate_paths(root, [a.path for a in artifacts], layout, version, tools,
+                                    progress)
+    finally:
+        progress.close()
+    table = format_table(report, required_by)
+    text = (json.dumps(report.as_dict(bool(required_by)), indent=2) + "\n" if fmt == "json"
+            else table)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         click.echo(table, nl=False)
     else:
         click.echo(text, nl=False)
-    return 0 if report.clean(require_all) else 1
+        if fmt == "json":
+            # stdout is the JSON alone; a person watching still sees the verdict.
+            click.echo(table.splitlines()[-1], err=True)
+    return 0 if report.passed(bool(required_by)) else 1
 
 
-def format_table(report: object, require_all: bool) -> str:
+def _required_by(flag: bool | None, environ: Mapping[str, str]) -> str:
+    """Why a skipped tool fails the run ("--require-all", "CI=true"), or "" when it only warns."""
+    if flag is not None:
+        return "--require-all" if flag else ""
+    return f"CI={environ['CI']}" if in_ci(environ) else ""
+
+
+def format_table(report: object, required_by: str) -> str:
     from ..validate.model import Report
 
     assert isinstance(report, Report)
@@ -78,12 +110,17 @@ def format_table(report: object, require_all: bool) -> str:
         lines.append("")
     for note in report.notes:
         lines.append(f"note: {note.file}: {note.tool}: {note.message}")
-    for run in report.tools:
-        if run.status == "skipped":
-            word = "FAILED (--require-all)" if require_all else "SKIPPED"
-            lines.append(f"{word}: {run.tool} not run: {run.reason}; install: {run.install}")
+    for run in report.skipped:
+        lines.append(f"SKIPPED: {run.tool} not run: {run.reason}; install: {run.install}")
     ran = [r.tool for r in report.tools if r.status == "ran"]
-    verdict = "clean" if report.clean(require_all) else "NOT clean"
-    lines.append(f"{len(report.findings)} finding(s), {len(report.skipped)} tool(s) skipped, "
-                 f"ran: {', '.join(ran) or 'none'}: {verdict}")
+    counts = f"{len(report.findings)} finding(s), ran: {', '.join(ran) or 'none'}"
+    if not report.skipped:
+        lines.append(f"{counts}: {'clean' if report.clean else 'NOT clean'}")
+    else:
+        # Never "clean" when a tool did not run: the last line names what was not checked.
+        lines.append(counts + ("" if not report.findings else ": NOT clean"))
+        names = ", ".join(r.tool for r in report.skipped)
+        count = len(report.skipped)
+        skipped = f"{count} tool{'' if count == 1 else 's'} skipped: {names}"
+        lines.append(f"FAILED ({required_by}): {skipped}" if required_by else f"warning: {skipped}")
     return "\n".join(lines) + "\n"

@@ -102,12 +102,21 @@ class Report:
     def skipped(self) -> list[ToolRun]:
         return [t for t in self.tools if t.status == "skipped"]
 
-    def clean(self, require_all: bool = False) -> bool:
+    @property
+    def clean(self) -> bool:
+        """No finding and every tool ran: the only state ever called "clean"."""
+        return not self.findings and not self.skipped
+
+    def passed(self, require_all: bool = False) -> bool:
+        """Exit 0: no finding, and no skipped tool when every tool is required."""
         return not self.findings and not (require_all and self.skipped)
 
     def as_dict(self, require_all: bool = False) -> dict[str, object]:
         return {
-            "clean": self.clean(require_all),
+            "clean": self.clean,
+            "passed": self.passed(require_all),
+            "require_all": require_all,
+            "skipped": [t.tool for t in self.skipped],
             "findings": [f.as_dict() for f in self.findings],
             "tools": [t.as_dict() for t in self.tools],
             "notes": [n.as_dict() for n in self.notes],

@@ -7,10 +7,12 @@ Tools run two at a time (they mostly wait on subprocesses; the machines CI runs 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from ..render import Artifact
 from . import actionlint, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
@@ -39,6 +41,27 @@ CHECKS: tuple[Check, ...] = (
 VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,
                        kubernetes.validate_files, kubernetes.check_validate)
 TOOL_NAMES = tuple(c.name for c in (*CHECKS, VALIDATE_CHECK))
+
+
+class Progress(Protocol):
+    """Told as each tool starts and finishes (from worker threads: implementations lock)."""
+
+    def planned(self, tools: tuple[str, ...]) -> None: ...
+
+    def started(self, tool: str, files: int) -> None: ...
+
+    def finished(self, run: ToolRun, findings: int, seconds: float) -> None: ...
+
+
+class _Silent:
+    def planned(self, tools: tuple[str, ...]) -> None:
+        pass
+
+    def started(self, tool: str, files: int) -> None:
+        pass
+
+    def finished(self, run: ToolRun, findings: int, seconds: float) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -74,10 +97,13 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
     )
 
 
-def run_checks(ws: Workspace, tools: tuple[str, ...] = ()) -> Report:
+def run_checks(ws: Workspace, tools: tuple[str, ...] = (),
+               progress: Progress | None = None) -> Report:
     findings: list[Finding] = []
     notes: list[Note] = []
     runs: dict[str, ToolRun] = {}
+    told = progress or _Silent()
+    told.planned(tuple(name for name in TOOL_NAMES if not tools or name in tools))
 
     def one(check: Check) -> None:
         if tools and check.name not in tools:
@@ -85,16 +111,21 @@ def run_checks(ws: Workspace, tools: tuple[str, ...] = ()) -> Report:
         targets = check.files(ws)
         if not targets:
             runs[check.name] = ToolRun(check.name, "nothing-to-check")
+            told.finished(runs[check.name], 0, 0.0)
             return
+        told.started(check.name, len(targets))
+        start = time.monotonic()
         try:
             outcome = check.run(ws)
         except ToolMissing as missing:
             runs[check.name] = ToolRun(check.name, "skipped", install=check.install,
                                        reason=missing.reason)
+            told.finished(runs[check.name], 0, time.monotonic() - start)
             return
         findings.extend(outcome.findings)
         notes.extend(outcome.notes)
         runs[check.name] = ToolRun(check.name, "ran", files=outcome.files or len(targets))
+        told.finished(runs[check.name], len(outcome.findings), time.monotonic() - start)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(one, CHECKS))
@@ -108,7 +139,7 @@ def run_checks(ws: Workspace, tools: tuple[str, ...] = ()) -> Report:
 
 
 def validate_paths(root: Path, expected: list[str], layout: Layout, kubernetes_version: str,
-                   tools: tuple[str, ...] = ()) -> Report:
+                   tools: tuple[str, ...] = (), progress: Progress | None = None) -> Report:
     """Check the files at `expected` (relative paths) under `root`; a missing one is a finding."""
     present = [p for p in expected if (root / p).is_file()]
     missing = [Finding(p, "mlgen", "missing-file", 0,
@@ -116,12 +147,12 @@ def validate_paths(root: Path, expected: list[str], layout: Layout, kubernetes_v
                for p in expected if p not in present]
     with tempfile.TemporaryDirectory(prefix="mlgen-validate-") as scratch:
         ws = workspace_for(root, Path(scratch), present, layout, kubernetes_version)
-        report = run_checks(ws, tools)
+        report = run_checks(ws, tools, progress)
     return replace(report, findings=missing + report.findings)
 
 
 def validate_artifacts(artifacts: list[Artifact], layout: Layout, kubernetes_version: str,
-                       tools: tuple[str, ...] = ()) -> Report:
+                       tools: tuple[str, ...] = (), progress: Progress | None = None) -> Report:
     """Write freshly rendered artifacts to a private folder and check them there."""
     with tempfile.TemporaryDirectory(prefix="mlgen-rendered-") as tmp:
         root = Path(tmp)
@@ -129,4 +160,5 @@ def validate_artifacts(artifacts: list[Artifact], layout: Layout, kubernetes_ver
             dest = root / artifact.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(artifact.text, encoding="utf-8")
-        return validate_paths(root, [a.path for a in artifacts], layout, kubernetes_version, tools)
+        return validate_paths(root, [a.path for a in artifacts], layout, kubernetes_version,
+                              tools, progress)
