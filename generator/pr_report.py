@@ -70,8 +70,13 @@ def findings_section(path: Path) -> str:
     if isinstance(data, dict) and "_error" in data:
         return f"### Validation\n\n{data['_error']}"
     findings = data.get("findings", []) if isinstance(data, dict) else data
+    skipped = data.get("skipped", []) if isinstance(data, dict) else []
+    # A tool that did not run is not a pass: say which, whatever the findings.
+    not_run = (f"\n\n⚠️ Not run (not installed on this agent): "
+               f"{', '.join(f'`{_cell(t)}`' for t in skipped)}." if skipped else "")
     if not findings:
-        return "### Validation\n\n✅ No findings."
+        return ("### Validation\n\n✅ No findings." if not skipped else
+                "### Validation\n\nNo findings from the tools that ran." + not_run)
     rows = []
     for f in findings[:50]:
         where = f.get("file") or f.get("path") or ""
@@ -82,7 +87,7 @@ def findings_section(path: Path) -> str:
     more = f"\n\n… and {len(findings) - 50} more." if len(findings) > 50 else ""
     return (f"### Validation\n\n⚠️ {len(findings)} finding(s).\n\n"
             "| severity | tool | where | message |\n| --- | --- | --- | --- |\n"
-            + "\n".join(rows) + more)
+            + "\n".join(rows) + more + not_run)
 
 
 def gate_section(path: Path) -> str:
