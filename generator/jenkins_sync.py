@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from .errors import MlgenError
-from .integrations.jenkins import AlreadyExists
+from .integrations.jenkins import AlreadyExists, NoSuchJob, job_path
 from .jenkins_jobs import (
     JAVA_CLASS,
+    MULTIBRANCH_CLASS,
     DesiredJob,
     config_digest,
     description_of,
@@ -53,6 +54,8 @@ class Client(Protocol):
     def reconfigure(self, name: str, config_xml: str) -> None: ...
     def delete(self, name: str) -> None: ...
     def build(self, name: str, parameters: Mapping[str, str]) -> int: ...
+    def scan(self, name: str) -> None: ...
+    def item_class(self, name: str) -> str | None: ...
     def queue_item(self, name: str, number: int) -> dict[str, Any]: ...
     def build_info(self, name: str, number: int) -> dict[str, Any]: ...
 
@@ -277,14 +280,26 @@ class BuildOutcome:
     number: int | None
     url: str | None
     result: str | None  # SUCCESS, FAILURE, UNSTABLE, ABORTED, CANCELLED, or None on timeout
+    scan_seconds: float | None = None  # waited for a branch scan to create the job; None: no scan
 
 
 def trigger(client: Client, job: str, parameters: Mapping[str, str], *, timeout: float = 600.0,
-            poll: float = 2.0, wait: bool = True,
+            poll: float = 2.0, wait: bool = True, scan_timeout: float = 300.0,
             on_progress: Callable[[str], None] | None = None) -> BuildOutcome:
-    """Start a build and follow its queue item to a build number and a result."""
+    """Start a build and follow its queue item to a build number and a result.
+
+    A branch job of a multibranch project exists only once Jenkins has indexed the branches,
+    and a project created through the API is not indexed until someone asks: right after the
+    first `apply` the build finds no job. Then the project is scanned and the branch job
+    awaited (at most `scan_timeout` seconds) before the build is started.
+    """
     say = on_progress or (lambda _msg: None)
-    queue_id = client.build(job, parameters)
+    scanned: float | None = None
+    try:
+        queue_id = client.build(job, parameters)
+    except NoSuchJob as missing:
+        scanned = wait_for_branch(client, missing, timeout=scan_timeout, poll=poll, say=say)
+        queue_id = client.build(job, parameters)
     say(f"job {job}: queued as item {queue_id}")
     deadline = time.monotonic() + timeout
     number: int | None = None
@@ -303,12 +318,63 @@ def trigger(client: Client, job: str, parameters: Mapping[str, str], *, timeout:
                              f"{timeout:g} s ({item.get('why') or 'waiting'})")
         time.sleep(poll)
     if not wait:
-        return BuildOutcome(job, queue_id, number, url, None)
+        return BuildOutcome(job, queue_id, number, url, None, scanned)
     while True:
         info = client.build_info(job, number)
         if not info.get("building") and info.get("result"):
-            return BuildOutcome(job, queue_id, number, info.get("url") or url, info["result"])
+            return BuildOutcome(job, queue_id, number, info.get("url") or url, info["result"],
+                                scanned)
         if time.monotonic() >= deadline:
             raise MlgenError(f"job {job}: build #{number} still running after {timeout:g} s "
                              f"({url or ''})")
         time.sleep(poll)
+
+
+def wait_for_branch(client: Client, missing: NoSuchJob, *, timeout: float, poll: float,
+                    say: Callable[[str], None]) -> float:
+    """Scan the multibranch project `missing.job` belongs to until its branch job appears.
+
+    Returns the seconds waited. Raises the build's "no such job" error, made more precise,
+    when the parent is not a multibranch project; MlgenError when the branch does not appear.
+    """
+    project, _, branch = missing.job.rpartition("/")
+    kind = client.item_class(project) if project else None
+    if kind != MULTIBRANCH_CLASS:
+        raise MlgenError(str(missing) + _why_missing(project, kind))
+    client.scan(project)
+    say(f"job {project}: branch {branch} not indexed yet; requested a branch scan "
+        "(Scan Multibranch Pipeline Now)")
+    started = time.monotonic()
+    # Small repositories index in a second or two: look early, then every `poll` seconds.
+    pause = min(poll, 0.25)
+    last = ""
+    while True:
+        waited = time.monotonic() - started
+        if client.item_class(missing.job) is not None:
+            say(f"job {project}: branch {branch} indexed after {waited:.0f} s")
+            return waited
+        if waited >= timeout:
+            raise MlgenError(
+                f"job {missing.job}: the branch scan of {project} ran, but branch {branch} was "
+                f"not found within {timeout:g} s. Check that branch {branch} exists in the "
+                "repository (name another with --branch), that the credentials of the job's "
+                "branch source can read the repository, and the scan log at "
+                f"{missing.url}{job_path(project)}indexing/console (a long scan may still be "
+                "running: raise --scan-timeout)")
+        line = f"waiting for Jenkins to index branch {branch} of {project} ... {waited:.0f} s"
+        if line != last:  # early looks within the same second print once
+            say(line)
+            last = line
+        time.sleep(min(pause, max(0.0, timeout - waited)))
+        pause = min(pause * 2, poll)
+
+
+def _why_missing(parent: str, kind: str | None) -> str:
+    """What the parent of a missing job says about the mistake (nothing for a plain folder)."""
+    if not parent or kind == FOLDER_CLASS:
+        return ""
+    if kind is None:
+        return f"; {parent} does not exist either"
+    if kind == JAVA_CLASS["pipeline"]:
+        return f"; {parent} is a pipeline job, which has no branches: drop --branch"
+    return f"; {parent} is a {kind.rpartition('.')[2] or 'item'}, not a multibranch project"

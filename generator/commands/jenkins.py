@@ -252,6 +252,9 @@ def prune_command(ctx: click.Context, fleet: Path | None, yes: bool, as_json: bo
               show_default=True, help="Seconds to wait for the queue and the build.")
 @click.option("--poll", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Seconds between status checks.")
+@click.option("--scan-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds to wait for Jenkins to index a branch that has no job yet (a new "
+              "multibranch job is scanned first).")
 @click.option("--no-wait", is_flag=True, help="Return once the build has a number.")
 @click.option("--console", is_flag=True, help="Print the build's console text at the end.")
 @click.option("--url", envvar="JENKINS_URL", help="Controller URL [env JENKINS_URL].")
@@ -262,8 +265,12 @@ def prune_command(ctx: click.Context, fleet: Path | None, yes: bool, as_json: bo
 @click.pass_context
 def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None,
                     params: tuple[str, ...], reason: str | None, wait_timeout: float, poll: float,
-                    no_wait: bool, console: bool, **conn_args: Any) -> int:
-    """Start a build with parameters and follow it to its result (exit 0 only on SUCCESS)."""
+                    scan_timeout: float, no_wait: bool, console: bool, **conn_args: Any) -> int:
+    """Start a build with parameters and follow it to its result (exit 0 only on SUCCESS).
+
+    When the branch has no job yet on a multibranch project (Jenkins has not indexed it, as
+    right after the first apply), the project is scanned and the branch job awaited first.
+    """
     from ..jenkins_retrain import REASON_PARAMETER
     from ..jenkins_sync import trigger
 
@@ -287,7 +294,8 @@ def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None
 
     client = _client(the_fleet or Fleet(()), timeout=30.0, **conn_args)
     outcome = trigger(client, job_name, parameters, timeout=wait_timeout, poll=poll,
-                      wait=not no_wait, on_progress=lambda msg: click.echo(msg, err=True))
+                      wait=not no_wait, scan_timeout=scan_timeout,
+                      on_progress=lambda msg: click.echo(msg, err=True))
     if console and outcome.number is not None:
         click.echo(client.console_text(job_name, outcome.number), nl=False)
     click.echo(f"job {outcome.job}: build #{outcome.number} {outcome.result or 'started'}"

@@ -31,6 +31,7 @@ PERMISSION_FOR = {
     "reconfigure": "Job/Configure",
     "delete": "Job/Delete",
     "build": "Job/Build",
+    "scan": "Job/Build",  # "Scan Multibranch Pipeline Now" is the project's build action
 }
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _MISSING_PERMISSION = re.compile(r"is missing the ([A-Za-z]+/[A-Za-z]+) permission")
@@ -43,6 +44,15 @@ class JenkinsError(MlgenError):
 
 class NotFound(Exception):
     """The item (or queue entry, or build) is not on the controller."""
+
+
+class NoSuchJob(JenkinsError):
+    """A build was asked of a job the controller does not have (yet: see jenkins_sync.trigger)."""
+
+    def __init__(self, job: str, url: str) -> None:
+        super().__init__(f"job {job}: build failed: no such job on {url} (run `mlgen jenkins "
+                         "apply` first, or check --job/--branch)")
+        self.job, self.url = job, url
 
 
 class AlreadyExists(Exception):
@@ -278,12 +288,40 @@ class JenkinsClient:
     # -- builds ---------------------------------------------------------------------------
     def build(self, name: str, parameters: Mapping[str, str]) -> int:
         """Start a build; returns the queue item number."""
+        def start() -> int:
+            try:
+                return int(self._server.build_job(name, dict(parameters) or None))
+            except self._jenkins.EmptyResponseException as exc:
+                # Jenkins answered with a page, not a queue item: the item is buildable but
+                # is not a job (on a multibranch project that POST just started a scan).
+                raise JenkinsError(f"job {name}: build failed: Jenkins queued no build (no queue "
+                                   "item in its answer); is it a multibranch project? Name a "
+                                   "branch with --branch") from exc
+
         try:
-            return int(self._call(name, "build", lambda: self._server.build_job(
-                name, dict(parameters) or None)))
+            return self._call(name, "build", start)
         except NotFound as exc:
-            raise JenkinsError(f"job {name}: build failed: no such job on {self.conn.url} "
-                               "(run `mlgen jenkins apply` first, or check --job/--branch)") from exc
+            raise NoSuchJob(name, self.conn.url) from exc
+
+    def scan(self, name: str) -> None:
+        """"Scan Multibranch Pipeline Now": the same POST as python-jenkins' build_job(name).
+
+        Jenkins (ComputedFolder.doBuild) queues the branch indexing and redirects back to the
+        project's page, so there is no queue item to follow: callers watch for the branch job.
+        """
+        try:
+            self._call(name, "scan", lambda: self._open("POST", job_path(name) + "build"))
+        except NotFound as exc:
+            raise NoSuchJob(name, self.conn.url) from exc
+
+    def item_class(self, name: str) -> str | None:
+        """The item's Java class (`_class`), or None when there is no such item."""
+        try:
+            body = self._call(name, "read", lambda: self._open(
+                "GET", job_path(name) + "api/json?tree=_class,name").text)
+        except NotFound:
+            return None
+        return str(json.loads(body).get("_class") or "")
 
     def _read(self, name: str, path: str, what: str) -> str:
         try:

@@ -9,10 +9,21 @@ with a result and console text, basic auth with passwords and API tokens, and 40
 answered the way Jenkins answers them (403 bodies say "<user> is missing the <Permission>
 permission", as Jenkins' access-denied page does).
 
+Multibranch projects behave as on a real controller: one created through the API (createItem
+with XML) has no branch jobs until a branch scan runs, as `ComputedFolder` schedules indexing
+only when the configure form is submitted. `POST job/<mb>/build` is "Scan Multibranch
+Pipeline Now" (`ComputedFolder.doBuild`: Job/Build, then a redirect back to the project, no
+queue `Location`); `scan_seconds` later the scan finds the repository's `branches` (default
+`main`), and `GET job/<mb>/indexing/consoleText` shows its log. A branch the repository does
+not have never appears.
+
 Beyond the protocol it offers what tests and benchmarks need, under `/_emulator/` (no auth,
 never counted, never faulted): `GET state` (every item with its config.xml and builds),
 `GET stats` (requests counted by method and route), `POST reset-stats`, `POST faults`
-(latency, 5xx answers, dropped connections), `POST next-result` (outcome of the next build).
+(latency, 5xx answers, dropped connections), `POST next-result` (outcome of the next build),
+`POST indexing` (`{"branches": [...], "scan_seconds": S}`: what branch scans find and how long
+they take; `{"index_now": "<mb job>"}` indexes a project at once, for tests about something
+else).
 
 It is one module on purpose: the state model and the HTTP routing read as one protocol page.
 Run it alone: `python -m tests.emulators.jenkins --port 8080 --user admin:admin:admin-token`.
@@ -102,6 +113,16 @@ class QueueItem:
 
 
 @dataclass
+class Scan:
+    """One "Scan Multibranch Pipeline Now" of a multibranch project."""
+
+    requested: float
+    user: str
+    finished: bool = False
+    found: tuple[str, ...] = ()
+
+
+@dataclass
 class Item:
     name: str
     parent: Item | None
@@ -110,6 +131,7 @@ class Item:
     children: dict[str, Item] = field(default_factory=dict)
     builds: list[Build] = field(default_factory=list)
     next_build: int = 1
+    scans: list[Scan] = field(default_factory=list)  # multibranch projects only
 
     @property
     def kind(self) -> str:
@@ -234,16 +256,18 @@ class JenkinsState:
     def __init__(self, users: list[User] | None = None, *, csrf: bool = True,
                  anonymous_permissions: frozenset[str] = frozenset(),
                  branches: tuple[str, ...] = ("main",), queue_seconds: float = 0.05,
-                 build_seconds: float = 0.1) -> None:
+                 build_seconds: float = 0.1, scan_seconds: float = 1.0) -> None:
         self.lock = threading.RLock()
         self.users = {u.name: u for u in (users or [])}
         self.csrf = csrf
         self.anonymous_permissions = anonymous_permissions
-        self.branches = branches
+        self.branches = branches  # what a branch scan finds in the (emulated) repository
+        self.scan_seconds = scan_seconds
         self.queue_seconds = queue_seconds
         self.build_seconds = build_seconds
         self.root = Item("", None, "root")
         self.queue: dict[int, QueueItem] = {}
+        self.pending_scans: list[tuple[Item, Scan]] = []
         self.next_queue_id = 1
         self.next_results: dict[str, list[str]] = {}
         self.faults = Faults()
@@ -270,13 +294,28 @@ class JenkinsState:
             raise HttpError(400, f"A job already exists with the name ‘{name}’")
         item = Item(name, parent, root_tag, xml)
         parent.children[name] = item
-        if item.kind == "multibranch":  # branch indexing finds these branches at once
-            for branch in self.branches:
+        # A multibranch project starts empty: its branch jobs come from a scan (see module doc).
+        return item
+
+    # -- branch indexing -----------------------------------------------------------------
+    def request_scan(self, project: Item, user: str) -> Scan:
+        scan = Scan(time.monotonic(), user)
+        project.scans.append(scan)
+        self.pending_scans.append((project, scan))
+        return scan
+
+    def index(self, project: Item, scan: Scan | None = None) -> None:
+        """What a finished scan does: a branch job for each branch the repository has."""
+        if scan is None:
+            scan = Scan(time.monotonic(), "SYSTEM")
+            project.scans.append(scan)
+        for branch in self.branches:
+            if branch not in project.children:
                 branch_xml = ("<?xml version='1.1' encoding='UTF-8'?>\n<flow-definition plugin="
                               f"\"workflow-job@{PLUGIN_VERSIONS['workflow-job']}\"><description/>"
                               "<keepDependencies>false</keepDependencies></flow-definition>")
-                item.children[branch] = Item(branch, item, "flow-definition", branch_xml)
-        return item
+                project.children[branch] = Item(branch, project, "flow-definition", branch_xml)
+        scan.finished, scan.found = True, self.branches
 
     # -- queue and builds ---------------------------------------------------------------
     def enqueue(self, job: Item, params: dict[str, str], user: str) -> QueueItem:
@@ -286,8 +325,14 @@ class JenkinsState:
         return entry
 
     def advance(self) -> None:
-        """Turn queue items whose quiet period has passed into builds (time is lazy here)."""
+        """Finish due branch scans; turn queue items whose quiet period has passed into builds
+        (time is lazy here)."""
         now = time.monotonic()
+        due = [(p, s) for p, s in self.pending_scans if now >= s.requested + self.scan_seconds]
+        self.pending_scans = [(p, s) for p, s in self.pending_scans
+                              if now < s.requested + self.scan_seconds]
+        for project, scan in due:
+            self.index(project, scan)
         for entry in self.queue.values():
             if entry.build is None and now >= entry.created + self.queue_seconds:
                 planned = self.next_results.get(entry.job.full_name) or []
@@ -308,6 +353,10 @@ class JenkinsState:
                     "class": ROOTS[child.root_tag][0], "config": child.xml,
                     "builds": [{"number": b.number, "result": b.result, "params": b.params}
                                for b in child.builds]}
+                if child.kind == "multibranch":
+                    items[child.full_name]["scans"] = [
+                        {"user": s.user, "finished": s.finished, "found": list(s.found)}
+                        for s in child.scans]
                 walk(child)
 
         walk(self.root)
@@ -490,6 +539,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, self._console(node, build), "text/plain;charset=utf-8")
             else:
                 self._json(project(self._build_fields(node, build), tree, depth, self))
+        elif node.kind == "multibranch" and rest in {"indexing/console", "indexing/consoleText"}:
+            self._require(user, "Job/Read")
+            text = self._indexing_log(node)
+            if rest.endswith("consoleText"):
+                self._send(200, text, "text/plain;charset=utf-8")
+            else:
+                self._send(200, f"<html><body><pre>{text}</pre></body></html>")
         elif rest in {"", "configure"}:
             self._send(200, f"<html><body>{node.full_name or 'Dashboard'}</body></html>")
         else:
@@ -523,11 +579,14 @@ class Handler(BaseHTTPRequestHandler):
             parent = node.parent
             del parent.children[node.name]
             self._send(302, b"", headers={"Location": self._base() + parent.rel_url()})
-        elif rest in {"build", "buildWithParameters"} and node.parent is not None:
+        elif rest == "build" and node.kind == "multibranch":
+            # ComputedFolder.doBuild: schedule a scan, then forwardToPreviousPage (no Referer
+            # from API clients: a redirect to "." , the project's page). No queue Location.
             self._require(user, "Job/Build")
-            if node.kind != "job":
-                raise HttpError(405, "<html><body>Method Not Allowed: this item cannot be "
-                                     "built</body></html>")
+            self.state.request_scan(node, user)
+            self._send(302, b"", headers={"Location": self._base() + node.rel_url()})
+        elif rest in {"build", "buildWithParameters"} and node.kind == "job":
+            self._require(user, "Job/Build")
             params = {k: v[-1] for k, v in query.items() if k not in {"token", "delay"}}
             if "form-urlencoded" in self.headers.get("Content-Type", ""):
                 params.update({k: v[-1] for k, v in parse_qs(body.decode("utf-8")).items()})
@@ -636,6 +695,18 @@ class Handler(BaseHTTPRequestHandler):
             ],
         }
 
+    def _indexing_log(self, node: Item) -> str:
+        if not node.scans:
+            return "No branch indexing has run yet.\n"
+        scan = node.scans[-1]
+        lines = [f"Started by user {scan.user}", "Starting branch indexing..."]
+        if scan.finished:
+            lines += [f"Checking branch {b}\n  'Jenkinsfile' found\n  Met criteria"
+                      for b in scan.found]
+            lines += [f"  {len(scan.found)} branches were processed", "Finished branch indexing.",
+                      "Finished: SUCCESS"]
+        return "\n".join(lines) + "\n"
+
     def _console(self, node: Item, build: Build) -> str:
         lines = [f"Started by user {build.user}"]
         lines += [f"Parameter {k} = {v}" for k, v in build.params.items()]
@@ -683,6 +754,19 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "POST" and what == "next-result":
                 self.state.next_results.setdefault(payload["job"], []).append(payload["result"])
                 self._json({})
+            elif method == "POST" and what == "indexing":
+                if "branches" in payload:
+                    self.state.branches = tuple(str(b) for b in payload["branches"])
+                if "scan_seconds" in payload:
+                    self.state.scan_seconds = float(payload["scan_seconds"])
+                if payload.get("index_now"):
+                    project = self.state.find(str(payload["index_now"]).split("/"))
+                    if project is None or project.kind != "multibranch":
+                        self._json({"error": f"no multibranch project {payload['index_now']}"}, 404)
+                        return
+                    self.state.index(project)
+                self._json({"branches": list(self.state.branches),
+                            "scan_seconds": self.state.scan_seconds})
             else:
                 self._json({"error": f"unknown emulator endpoint {what}"}, 404)
 
@@ -766,12 +850,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="a user with every permission (repeatable); default admin:admin:admin-token")
     parser.add_argument("--no-csrf", action="store_true", help="answer 404 on crumbIssuer")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--branch", action="append", default=[], metavar="NAME",
+                        help="a branch that multibranch scans find (repeatable); default main")
+    parser.add_argument("--scan-seconds", type=float, default=1.0,
+                        help="how long a branch scan takes [default: 1]")
     args = parser.parse_args(argv)
     users = []
     for entry in args.user or ["admin:admin:admin-token"]:
         name, password, *tokens = entry.split(":")
         users.append(User(name, password, tuple(tokens)))
-    state = JenkinsState(users, csrf=not args.no_csrf)
+    state = JenkinsState(users, csrf=not args.no_csrf, branches=tuple(args.branch or ["main"]),
+                         scan_seconds=args.scan_seconds)
     state.faults.latency_ms = args.latency_ms
     server = EmulatorServer(state, args.host, args.port)
     print(f"Jenkins emulator on {server.url} (state: {server.url}_emulator/state)", flush=True)

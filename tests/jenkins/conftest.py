@@ -20,7 +20,7 @@ def emulator() -> Iterator[JenkinsEmulator]:
         User("reader", "reader-password", ("reader-token",), READER_PERMISSIONS),
         User("nobody", "nobody-password", ("nobody-token",), frozenset()),
         User("no-delete", "x", ("no-delete-token",), frozenset(PERMISSIONS) - {"Job/Delete"}),
-    ], queue_seconds=0.02, build_seconds=0.05)
+    ], queue_seconds=0.02, build_seconds=0.05, scan_seconds=0.05)
     with JenkinsEmulator(state) as emu:
         yield emu
 
@@ -56,6 +56,15 @@ def write_spec(folder: Path, name: str = "credit-risk", *, jenkins_folder: str |
     path = folder / "mlgen.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
+
+
+def index_now(emu: JenkinsEmulator, project: str) -> None:
+    """Have the emulator index a multibranch project at once, as a finished scan would: for
+    tests about something else than the first scan (see tests/jenkins/test_trigger_scan.py)."""
+    import requests
+
+    answer = requests.post(emu.url + "_emulator/indexing", json={"index_now": project}, timeout=5)
+    answer.raise_for_status()
 
 
 def run_mlgen(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

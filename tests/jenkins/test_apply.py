@@ -11,7 +11,7 @@ from mlgen.jenkins_jobs import normalise_xml
 
 from tests.emulators.jenkins import JenkinsEmulator
 
-from .conftest import ADMIN_TOKEN, run_mlgen, write_spec
+from .conftest import ADMIN_TOKEN, index_now, run_mlgen, write_spec
 
 JOB = "ml/retail/credit-risk"
 
@@ -121,6 +121,8 @@ def test_prune_deletes_exactly_what_it_listed_and_cache_forgets(
 
     write_spec(repo, jenkins_folder="ml/new")  # the job moves
     assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    for project in ("ml/new/credit-risk", "ml/retail/churn"):
+        index_now(jenkins_env, project)  # branch jobs: made by Jenkins, unmarked, never pruned
     code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--json")
     listed = json.loads(out)
     assert code == 0 and listed == {"dry_run": True, "jobs": ["ml/old/credit-risk"]}

@@ -122,12 +122,43 @@ def test_build_with_parameters_queue_build_console(emulator: JenkinsEmulator) ->
     assert client.get_job_info("p")["nextBuildNumber"] == build + 1
 
 
-def test_multibranch_projects_cannot_be_built_but_branches_can(emulator: JenkinsEmulator) -> None:
+def test_multibranch_branches_exist_only_after_a_scan(emulator: JenkinsEmulator) -> None:
+    emulator.state.scan_seconds = 0.2
     client = admin(emulator)
     client.create_job("mb", "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>")
-    with pytest.raises(requests.HTTPError):
+    assert not client.job_exists("mb/main")  # createItem does not index (ComputedFolder)
+    with pytest.raises(jenkins.NotFoundException):
+        client.build_job("mb/main")
+    # "Scan Multibranch Pipeline Now" is the project's build: a redirect back, no queue item.
+    with pytest.raises(jenkins.EmptyResponseException, match="Location"):
         client.build_job("mb")
+    assert not client.job_exists("mb/main")  # the scan takes a while
+    scans = requests.get(emulator.url + "_emulator/state", timeout=5).json()["items"]["mb"]["scans"]
+    assert scans == [{"user": "admin", "finished": False, "found": []}]
+    time.sleep(0.25)
+    assert client.job_exists("mb/main") and not client.job_exists("mb/feature")
     assert client.build_job("mb/main", {"A": "1"}) >= 1
+    log = requests.get(emulator.url + "job/mb/indexing/consoleText", timeout=5,
+                       auth=("admin", ADMIN_TOKEN)).text
+    assert "Checking branch main" in log and log.endswith("Finished: SUCCESS\n")
+    # Folders and branch jobs have no scan; multibranch projects have no buildWithParameters.
+    client.create_folder("f")
+    with pytest.raises(jenkins.NotFoundException):
+        client.build_job("f")
+    with pytest.raises(jenkins.NotFoundException):
+        client.build_job("mb", {"A": "1"})
+
+
+def test_indexing_knob_sets_branches_and_indexes_at_once(emulator: JenkinsEmulator) -> None:
+    client = admin(emulator)
+    client.create_job("mb", "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>")
+    answer = requests.post(emulator.url + "_emulator/indexing", timeout=5, json={
+        "branches": ["main", "release"], "scan_seconds": 60, "index_now": "mb"})
+    assert answer.json() == {"branches": ["main", "release"], "scan_seconds": 60.0}
+    assert client.job_exists("mb/main") and client.job_exists("mb/release")
+    missing = requests.post(emulator.url + "_emulator/indexing", timeout=5,
+                            json={"index_now": "nope"})
+    assert missing.status_code == 404
 
 
 def test_fault_injection_and_stats(emulator: JenkinsEmulator) -> None:
