@@ -196,7 +196,11 @@ class RequestLog(Strict):
 
 class Serve(Strict):
     port: int = Field(8080, ge=1024, le=65535, description="Unprivileged port (the image runs as non-root).")
-    replicas: int = Field(2, ge=0, le=1000)
+    replicas: int = Field(
+        2, ge=0, le=1000,
+        description="Pod count, used only when serve.autoscaling.enabled is false. With "
+                    "autoscaling on (the default) the HorizontalPodAutoscaler owns the count "
+                    "(autoscaling.min..max) and this is ignored: mlgen warns when both are set.")
     workers: int = Field(2, ge=1, le=64)
     max_batch_size: int = Field(32, ge=1, le=4096)
     max_wait_ms: float = Field(2.0, ge=0.0, le=1000.0)
@@ -207,7 +211,11 @@ class Serve(Strict):
 
 
 class Overlay(Strict):
-    replicas: int | None = Field(None, ge=0, le=1000)
+    replicas: int | None = Field(
+        None, ge=0, le=1000,
+        description="This environment's pod count, used only when serve.autoscaling.enabled is "
+                    "false; with autoscaling on it is ignored (mlgen warns): set the overlay's "
+                    "autoscaling min and max instead.")
     resources: Resources | None = None
     autoscaling: Autoscaling | None = None
     env: dict[EnvName, str] = Field(default_factory=dict)
