@@ -19,8 +19,8 @@ def test_jenkins_plan_without_a_repository_is_a_spec_error(tmp_path: Path) -> No
                        "--retries", "0")
     assert result.returncode == 2, result.stderr
     assert _errors(result.stderr) == [
-        f"error: {tmp_path / 'mlgen.yaml'}: ci.github.repository: needed to register the Jenkins "
-        "job (the job checks out that repository); set it to 'owner/name'"], result.stderr
+        (f"error: {tmp_path / 'mlgen.yaml'}: ci.github.repository: needed to register the Jenkins "
+         "job (the job checks out that repository); set it to 'owner/name'")], result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -28,8 +28,8 @@ def test_migrate_outside_a_repository_is_a_spec_error(tmp_path: Path) -> None:
     result = run_mlgen("-C", str(tmp_path), "migrate")
     assert result.returncode == 2, result.stderr
     assert _errors(result.stderr) == [
-        f"error: {tmp_path / 'mlgen.yaml'}: file not found; create one with `mlgen init` or pass "
-        "-C DIR"], result.stderr
+        (f"error: {tmp_path / 'mlgen.yaml'}: file not found; create one with `mlgen init` or "
+         "pass -C DIR")], result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
