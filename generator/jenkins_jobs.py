@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from .errors import MlgenError
+from .errors import MlgenError, SpecError, SpecIssue
 
 if TYPE_CHECKING:
     import jinja2
@@ -116,8 +116,10 @@ def job_spec_from_spec(spec: Spec, spec_file: str = "mlgen.yaml") -> JobSpec:
     """The job a loaded spec describes; errors name the spec file and the key."""
     jenkins, github = spec.ci.jenkins, spec.ci.github
     if not github.repository:
-        raise MlgenError(f"{spec_file}: ci.github.repository: needed to register the Jenkins job "
-                         "(the job checks out that repository); set it to 'owner/name'")
+        # A spec problem (exit 2), not a Jenkins failure: nothing was sent anywhere.
+        raise SpecError([SpecIssue(spec_file, "ci.github.repository", 0, 0,
+                                   "needed to register the Jenkins job (the job checks out that "
+                                   "repository); set it to 'owner/name'")])
     owner, _, repo = github.repository.partition("/")
     full_name = f"{jenkins.folder}/{spec.name}" if jenkins.folder else spec.name
     return JobSpec(

@@ -29,7 +29,7 @@ from typing import Any
 import jinja2
 
 from . import __version__
-from .errors import MlgenError
+from .errors import MlgenError, UsageError
 
 LOCK_PATH = ".mlgen/lock.json"
 LOCK_FORMAT = 1
@@ -117,9 +117,22 @@ class Lock:
     def from_json(cls, data: bytes, source: str = LOCK_PATH) -> Lock:
         try:
             doc = json.loads(data.decode("utf-8"))
-            if doc.get("lockFormat") != LOCK_FORMAT:
-                raise MlgenError(f"{source}: lockFormat {doc.get('lockFormat')!r} is not one this "
-                                 f"mlgen reads ({LOCK_FORMAT}); upgrade mlgen")
+        except ValueError as exc:  # UnicodeDecodeError too; a merge conflict in the lock, say
+            raise LockDamagedError(source, f"it is not valid JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise LockDamagedError(source, f"it is JSON but a {type(doc).__name__}, not an object")
+        if "lockFormat" not in doc:
+            raise LockDamagedError(source, "it has no lockFormat")
+        version = doc["lockFormat"]
+        if isinstance(version, int) and not isinstance(version, bool) and version > LOCK_FORMAT:
+            # Only this means "upgrade": a real, newer format written by a newer mlgen.
+            raise MlgenError(f"{source}: lockFormat {version} was written by a newer mlgen "
+                             f"(this one, {__version__}, reads lockFormat {LOCK_FORMAT}); "
+                             "upgrade mlgen")
+        if version != LOCK_FORMAT:
+            raise LockDamagedError(source, f"lockFormat {version!r} is not a format mlgen writes "
+                                           f"(this mlgen writes {LOCK_FORMAT})")
+        try:
             files = {}
             for path, raw in doc["files"].items():
                 if raw.get("optedOut"):
@@ -137,13 +150,23 @@ class Lock:
                        TemplateSet(tpl.get("version", ""), tpl.get("hash", ""),
                                    tuple(tpl.get("overrides", ()))),
                        doc.get("spec", {}).get("sha256", ""), files)
-        except MlgenError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError, zlib.error) as exc:
-            raise MlgenError(f"{source}: the lock file is damaged ({exc}); restore it from git "
-                             "(`git checkout -- .mlgen/lock.json`) or delete it and run "
-                             "`mlgen sync`, which then treats every differing file as a conflict"
-                             ) from None
+        except KeyError as exc:
+            raise LockDamagedError(source, f"a required key is missing ({exc})") from None
+        except (ValueError, TypeError, AttributeError, zlib.error) as exc:
+            raise LockDamagedError(source, str(exc) or type(exc).__name__) from None
+
+
+class LockDamagedError(UsageError):
+    """The lock file cannot be read (exit 2): say what is wrong with it and how to recover."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(
+            f"{source}: the lock file is damaged: {problem}. Restore it from git "
+            f"(`git checkout -- {LOCK_PATH}`), or rebuild it from the files as they are now "
+            "with `mlgen sync --rebuild-lock` (files that differ from the render are kept and "
+            "recorded as your edits, which `mlgen check` then lists)")
 
 
 def _pack(text: str) -> str:

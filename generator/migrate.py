@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MlgenError
+from .errors import UsageError
 
 Document = Any  # ruamel.yaml.comments.CommentedMap
 
@@ -65,7 +65,7 @@ def plan_steps(current: str, target: str,
         step = registry.get(version)
         if step is None or len(steps) > len(registry):
             known = ", ".join(f"{m.from_version} -> {m.to_version}" for m in registry.values())
-            raise MlgenError(f"no migration path from apiVersion {current!r} to {target!r} "
+            raise UsageError(f"no migration path from apiVersion {current!r} to {target!r} "
                              f"(known migrations: {known or 'none'})")
         steps.append(step)
         version = step.to_version
@@ -80,7 +80,7 @@ def migrate_text(text: str, target: str | None = None, filename: str = "mlgen.ya
     doc = _load(yaml, text, filename)
     current = doc.get("apiVersion")
     if not isinstance(current, str):
-        raise MlgenError(f"{filename}: apiVersion: missing or not a string; add "
+        raise UsageError(f"{filename}: apiVersion: missing or not a string; add "
                          f"`apiVersion: {latest_version()}` at the top")
     steps = plan_steps(current, target, registry)
     if not steps:
@@ -99,9 +99,9 @@ def _load(yaml: Any, text: str, filename: str) -> Document:
     try:
         doc = yaml.load(text)
     except YAMLError as exc:
-        raise MlgenError(f"{filename}: invalid YAML: {exc}") from None
+        raise UsageError(f"{filename}: invalid YAML: {exc}") from None
     if not hasattr(doc, "ca"):
-        raise MlgenError(f"{filename}: the top level must be a mapping of keys")
+        raise UsageError(f"{filename}: the top level must be a mapping of keys")
     return doc
 
 
@@ -162,7 +162,7 @@ def rename_key(mapping: Document, old: str, new: str) -> bool:
     if mapping is None or old not in mapping:
         return False
     if new in mapping:
-        raise MlgenError(f"cannot rename '{old}' to '{new}': both are set; keep one")
+        raise UsageError(f"cannot rename '{old}' to '{new}': both are set; keep one")
     position = list(mapping.keys()).index(old)
     value = mapping[old]
     comment = mapping.ca.items.pop(old, None)

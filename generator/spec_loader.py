@@ -7,8 +7,10 @@ and translate its error locations back to lines.
 from __future__ import annotations
 
 import difflib
+import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +77,61 @@ def load_spec(path: Path) -> Spec:
     return parse_spec(text, display)
 
 
-def parse_spec(text: str, filename: str = SPEC_FILENAME) -> Spec:
+def parse_spec(text: str, filename: str = SPEC_FILENAME,
+               warn: Callable[[SpecIssue], None] | None = None) -> Spec:
+    """Validate a spec's text. Keys that are valid but have no effect are reported to `warn`
+    (default: one `warning: file:line:col: key: ...` line on stderr, once per process)."""
     data, marks = read_yaml_with_marks(text, filename)
     if not isinstance(data, dict):
         raise SpecError([SpecIssue(filename, "", 1, 1, "the top level must be a mapping of keys")])
     try:
-        return Spec.model_validate(data)
+        spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_issues_from_validation(exc, marks, filename)) from None
+    for issue in spec_warnings(spec, marks, filename):
+        (warn or _print_warning)(issue)
+    return spec
+
+
+_warned: set[str] = set()
+
+
+def _print_warning(issue: SpecIssue) -> None:
+    # Commands load the spec more than once (and the bot loads many): say each thing once.
+    line = f"warning: {issue.format()}"
+    if line not in _warned:
+        _warned.add(line)
+        print(line, file=sys.stderr)
+
+
+def spec_warnings(spec: Spec, marks: dict[Loc, tuple[int, int]], filename: str) -> list[SpecIssue]:
+    """Settings a spec may hold but that do nothing: today, replica counts under autoscaling.
+
+    A warning rather than an error because a spec that sets both is common (the credit-risk
+    example sets `replicas: 3` beside `autoscaling: {min: 3, ...}`) and renders fine.
+    """
+    scaling = spec.serve.autoscaling
+    if not scaling.enabled:
+        return []
+    owner = (f"the HorizontalPodAutoscaler sets the pod count between serve.autoscaling.min "
+             f"({scaling.min}) and max ({scaling.max})")
+    found: list[SpecIssue] = []
+    if "replicas" in spec.serve.model_fields_set:
+        found.append(_issue_at(filename, ("serve", "replicas"), marks,
+                               f"ignored while autoscaling is on: {owner}; remove replicas, or "
+                               "set serve.autoscaling.enabled: false to fix the count"))
+    for env, overlay in spec.kubernetes.overlays.items():
+        if overlay.replicas is not None:
+            found.append(_issue_at(filename, ("kubernetes", "overlays", env, "replicas"), marks,
+                                   f"ignored while autoscaling is on: {owner}; set this "
+                                   f"overlay's autoscaling min and max instead"))
+    return found
+
+
+def _issue_at(filename: str, loc: Loc, marks: dict[Loc, tuple[int, int]],
+              message: str) -> SpecIssue:
+    line, column = marks.get(loc + ("<key>",)) or _nearest(loc, marks)
+    return SpecIssue(filename, _dotted(loc), line, column, message)
 
 
 def read_yaml_with_marks(text: str, filename: str) -> tuple[Any, dict[Loc, tuple[int, int]]]:

@@ -88,9 +88,9 @@ class Serve(Strict):
     port, the Service and the NetworkPolicy. Unprivileged (>= 1024): the image runs as
     non-root."""
     replicas: int = Field(2, ge=0, le=1000)
-    """Server pods the Deployment runs. Ignored when autoscaling is on
-    (serve.autoscaling.enabled, the default): the HorizontalPodAutoscaler then keeps
-    between autoscaling.min and autoscaling.max pods."""
+    """Server pods the Deployment runs, used only when serve.autoscaling.enabled is false. With
+    autoscaling on (the default) the HorizontalPodAutoscaler keeps between autoscaling.min and
+    autoscaling.max pods and this is ignored: mlgen warns when both are set."""
     workers: int = Field(2, ge=1, le=64)
     """Worker processes the server forks in each pod, all serving the same port."""
     max_batch_size: int = Field(32, ge=1, le=4096)
@@ -114,8 +114,9 @@ class Overlay(Strict):
     """What one environment's kustomize overlay changes from the base."""
 
     replicas: int | None = Field(None, ge=0, le=1000)
-    """Server pods in this environment. Ignored when autoscaling is on
-    (serve.autoscaling.enabled): set this environment's autoscaling bounds instead."""
+    """Server pods in this environment, used only when serve.autoscaling.enabled is false; with
+    autoscaling on it is ignored (mlgen warns): set this environment's autoscaling bounds
+    instead."""
     resources: Resources | None = None
     """Requests and limits of the server container in this environment; they replace the
     base's as a whole (a side left out gets the default, not serve.resources')."""

@@ -3,8 +3,9 @@
 Two kinds of check, both from mlgen.yaml `model.gate`:
   - thresholds (`metrics: {roc_auc: {min: 0.7}, brier: {max: 0.25}}`): absolute floors/ceilings;
   - the champion (`champion: {metric, min_delta, higher_is_better}`): the challenger's metric
-    against the production model's, read from a metrics file or an http(s) URL. No champion yet
-    (file missing, URL answers 404) means this is the first model: it passes, with a note.
+    against the production model's, read from a metrics file or an http(s) URL. A champion that
+    is absent (file missing, URL answers 404/410) is an error unless the caller says this may be
+    the first model (`--first-model`): a typo in the path must not wave a model through.
 
 Exit codes follow the CLI: 0 passed, 1 a check failed, 2 the input is unusable (metrics file
 missing or not JSON, a gated metric absent or not a number, champion unreachable). Pure
@@ -132,22 +133,35 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}{query}"
 
 
-def load_champion(source: str | None, base: Path = Path("."), timeout: float = 10.0) -> ChampionInfo:
-    """The champion's metrics from a file (relative to `base`) or an http(s) URL."""
+FIRST_MODEL_HINT = ("pass --first-model (or MLGEN_GATE_FIRST_MODEL=1) only when there is no "
+                    "production model yet")
+
+
+def load_champion(source: str | None, base: Path = Path("."), timeout: float = 10.0,
+                  first_model: bool = False) -> ChampionInfo:
+    """The champion's metrics from a file (relative to `base`) or an http(s) URL.
+
+    An absent champion passes as the first model only when `first_model` is set; otherwise it
+    is unusable input, because a mistyped path looks exactly like "no champion yet".
+    """
     if not source:
         return ChampionInfo(None, None, "no champion given (--champion or MLGEN_GATE_CHAMPION); "
                                         "the champion comparison was skipped")
     scheme = urllib.parse.urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
-        return _fetch_champion(source, timeout)
+        return _fetch_champion(source, timeout, first_model)
     if "://" in source:
         raise GateInputError(f"--champion {redact_url(source)}: only http(s) URLs and file "
                              "paths are supported")
     path = Path(source)
     path = path if path.is_absolute() else base / path
     if not path.exists():
+        if not first_model:
+            raise GateInputError(f"--champion {source}: champion metrics file not found ({path}); "
+                                 f"check the path, or {FIRST_MODEL_HINT}")
         return ChampionInfo(str(source), None, f"no champion metrics at {source}: this is the "
-                                               "first model, so the champion comparison passes")
+                                               "first model (--first-model), so the champion "
+                                               "comparison passes")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -155,7 +169,7 @@ def load_champion(source: str | None, base: Path = Path("."), timeout: float = 1
     return ChampionInfo(str(source), parse_metrics(_json(text, str(source)), str(source)))
 
 
-def _fetch_champion(url: str, timeout: float) -> ChampionInfo:
+def _fetch_champion(url: str, timeout: float, first_model: bool) -> ChampionInfo:
     from mlgen import __version__
 
     shown = redact_url(url)
@@ -165,9 +179,13 @@ def _fetch_champion(url: str, timeout: float) -> ChampionInfo:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read(MAX_CHAMPION_BYTES + 1)
     except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
+        if exc.code in (404, 410) and first_model:
             return ChampionInfo(shown, None, f"no champion at {shown} (HTTP {exc.code}): this is "
-                                             "the first model, so the champion comparison passes")
+                                             "the first model (--first-model), so the champion "
+                                             "comparison passes")
+        if exc.code in (404, 410):
+            raise GateInputError(f"--champion {shown}: HTTP {exc.code}, no champion metrics "
+                                 f"there; check the URL, or {FIRST_MODEL_HINT}") from None
         raise GateInputError(f"--champion {shown}: HTTP {exc.code} {exc.reason}; the gate cannot "
                              "compare with the champion") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:

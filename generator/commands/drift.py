@@ -43,10 +43,16 @@ _SPEC_THRESHOLDS = {"ks_pvalue": "ks", "chi2_pvalue": "chi2"}
 @click.option("--textfile-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for node-exporter's textfile collector [spec: drift.textfile_dir].")
 @click.option("--no-actions", is_flag=True, help="Do not run drift.on_drift (alert, retrain).")
-@click.option("--model", "model_name", help="Model name in metrics and reports [spec: name].")
+@click.option("--model", "model_name", help="Model name in metrics and reports; rows whose "
+              "`model` field names another model are dropped and counted [spec: name; without a "
+              "spec: the reference profile's model].")
 @click.pass_context
 def command(ctx: click.Context, **opts: Any) -> int:
     """Detect data drift of the current window against the reference profile.
+
+    The window defaults to drift.current, else the folder the server logs requests to
+    (serve.request_log.path). A log shared by several models is fine: other models' rows are
+    dropped and reported (current.rows_other_models in --json, a problem line in the text).
 
     Exit codes: 0 no drift, 1 drift (dataset share of drifted features >= threshold),
     2 error: nothing could be computed.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..cli import project_dir
-from ..errors import MlgenError, UsageError
+from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..render import Artifact
@@ -114,7 +114,7 @@ def create_project(root: Path, spec_text: str, force: bool = False,
     existing = [w.path for w in writes if (root / w.path).exists()]
     if existing and not force:
         shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
-        raise MlgenError(f"{root}: {len(existing)} file(s) already exist ({shown}); "
+        raise UsageError(f"{root}: {len(existing)} file(s) already exist ({shown}); "
                          "nothing was written. Use --force to overwrite, or `mlgen sync` to update.")
     root.mkdir(parents=True, exist_ok=True)
     write_files(root, writes)

@@ -19,7 +19,7 @@ def command(ctx: click.Context, target: str | None, dry_run: bool, check_only: b
 
     Run `mlgen sync` afterwards to re-render the files from the migrated spec.
     """
-    from ..errors import MlgenError
+    from ..errors import SpecError, SpecIssue
     from ..lock import decode_text, encode_text
     from ..migrate import latest_version, migrate_text
     from ..spec_loader import SPEC_FILENAME, parse_spec
@@ -30,8 +30,9 @@ def command(ctx: click.Context, target: str | None, dry_run: bool, check_only: b
     path = root / SPEC_FILENAME
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise MlgenError(f"{path}: file not found; create one with `mlgen init`") from None
+    except FileNotFoundError:  # the same spec error (exit 2) as every other command's
+        raise SpecError([SpecIssue(str(path), "", 0, 0, "file not found; create one with "
+                                   "`mlgen init` or pass -C DIR")]) from None
     text, crlf = decode_text(raw)
     result = migrate_text(text, target, str(path))
     if not result.changed:

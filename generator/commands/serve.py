@@ -41,7 +41,8 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--log-max-bytes", type=int, help="Rotate the request log at this size [spec].")
 @click.option("--log-backups", type=int, help="Rotated request-log files kept [spec].")
 @click.option("--poll-interval", type=float, default=2.0, show_default=True,
-              help="Seconds between checks of the artifact (a missing or changed model).")
+              help="Seconds between checks of the artifact for a new model (a broken or "
+                   "deleted one is logged and the loaded model keeps serving).")
 @click.option("--graceful-timeout", type=float, default=25.0, show_default=True,
               help="Seconds SIGTERM waits for in-flight requests.")
 @click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -51,7 +52,8 @@ def command(ctx: click.Context, **opts: Any) -> int:
     """Serve the model: KServe V2 (Open Inference Protocol), POST /predict, /metrics.
 
     Reads mlgen.yaml from the -C folder when there is one; flags win over it. Without a spec,
-    give --model, --name and the features (--numeric/--categorical).
+    give --model, --name and the features (--numeric/--categorical). The model is loaded
+    before the server listens: a missing or unloadable artifact exits 2.
     """
     config = build_config(project_dir(ctx), opts)
     _check_runtime()

@@ -26,6 +26,11 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--rebuild-lock", is_flag=True,
+              help="Recover from a damaged or lost .mlgen/lock.json: write a new lock from the "
+                   "files as they are, changing no other file. Files that differ from the render "
+                   "are kept and recorded as your edits (`mlgen check` lists them; the next "
+                   "`mlgen sync` keeps them).")
 @click.option("--pr", is_flag=True, help="Sync the GitHub repository instead of this folder: "
               "the same merge, as one commit on branch mlgen/sync and its pull request.")
 @click.option("--repo", default=None, metavar="OWNER/NAME", help="With --pr: the repository "
@@ -45,8 +50,8 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 @click.pass_context
 def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
             restore: tuple[str, ...], restore_all: bool, templates: tuple[Path, ...],
-            as_json: bool, pr: bool, repo: str | None, base: str | None, fleet: Path | None,
-            concurrency: int,
+            as_json: bool, rebuild_lock: bool, pr: bool, repo: str | None, base: str | None,
+            fleet: Path | None, concurrency: int,
             state_path: Path | None, report_path: Path | None) -> int:
     """Re-render from mlgen.yaml and update the files, merging your edits three ways.
 
@@ -55,6 +60,15 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
     deleted stay deleted. Writes all files or none. With --pr (and --fleet), the same happens
     on GitHub: one commit on branch mlgen/sync and one pull request per repository.
     """
+    if rebuild_lock:
+        clashing = [flag for flag, given in (("--pr", pr or fleet or repo or base),
+                                             ("--diff", show_diff),
+                                             ("--restore", restore or restore_all),
+                                             ("--conflict", conflict != "inline")) if given]
+        if clashing:
+            raise UsageError(f"--rebuild-lock writes only the local lock; it does not go with "
+                             f"{', '.join(clashing)}")
+        return _rebuild_lock(project_dir(ctx), templates, dry_run, as_json)
     if pr or fleet or repo or base:
         from ..github_fleet import RemoteRequest, run_remote_sync
         from ._github_common import resolve_repository
@@ -119,6 +133,40 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
                    f"Resolve them ({how}), then run `mlgen sync` again to record the result "
                    "(or re-run with --conflict ours|theirs).", err=True)
         return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _rebuild_lock(root: Path, templates: tuple[Path, ...], dry_run: bool, as_json: bool) -> int:
+    from ..lock import LOCK_PATH
+    from ..rebuild_lock import REBUILD_STATUSES, rebuild_lock
+    from ..sync import disk_reader, render_project
+    from ..writer import FileWrite, write_files
+
+    rendered = render_project(root, templates)
+    read, mode = disk_reader(root)
+    lock, report = rebuild_lock(rendered.artifacts, read, mode, templates=rendered.templates,
+                                spec_sha256=rendered.spec_sha256)
+    if not dry_run:
+        write_files(root, [FileWrite(LOCK_PATH, lock.to_json())])
+    counts = {status: sum(1 for f in report if f.status == status) for status in REBUILD_STATUSES}
+    if as_json:
+        click.echo(json.dumps({"written": not dry_run, "lock": LOCK_PATH,
+                               "files": [{"path": f.path, "status": f.status} for f in report]},
+                              indent=2))
+        return EXIT_OK
+    for f in report:
+        if f.status != "generated":
+            click.echo(f"{f.status:>9}  {f.path}: {REBUILD_STATUSES[f.status]}")
+    verb = "would rebuild" if dry_run else "rebuilt"
+    click.echo(f"{verb} {root / LOCK_PATH} from the files on disk: {counts['generated']} match "
+               f"the render, {counts['edited']} kept as your edits, {counts['conflict']} with "
+               f"conflict markers, {counts['missing']} missing"
+               + ("; dry run: nothing written." if dry_run else "; no other file was changed."),
+               err=True)
+    if counts["edited"] or counts["conflict"] or counts["missing"]:
+        click.echo("Next: `mlgen check` shows each difference; `mlgen sync` keeps your edits and "
+                   "creates missing files. To take mlgen's version of a file instead, delete it "
+                   "and run `mlgen sync --restore PATH`.", err=True)
     return EXIT_OK
 
 

@@ -5,6 +5,10 @@ memory is bounded by the chunk size whatever the window holds. Problems (corrupt
 lines, unparseable timestamps) are recorded in the `ReadLog` instead of stopping the run: the
 report says what happened, and only a run where nothing could be read ends in an error.
 
+Rows carry their `model` field along with `ts` (unless a profiled feature is itself called
+"model"): a request-log folder shared by several servers holds other models' rows, and those
+are dropped and counted (`ReadLog.other_models`) rather than judged against this profile.
+
 Fast paths are pyarrow's multi-threaded readers; when one of them rejects a file (a value of the
 wrong type, a malformed line) we fall back to a tolerant Python reader for the rest of that file,
 resuming after the rows already read, and say so in the report.
@@ -48,6 +52,20 @@ class ReadLog:
     chunks: int = 0
     columns: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    other_models: dict[str, int] = field(default_factory=dict)  # model name -> rows dropped
+
+    @property
+    def rows_other_models(self) -> int:
+        return sum(self.other_models.values())
+
+
+def _carried(name: str, kinds: Mapping[str, str]) -> bool:
+    """Columns read besides the features: the timestamp, and the model name to filter on."""
+    return name == "ts" or (name == "model" and "model" not in kinds)
+
+
+def _carried_types(kinds: Mapping[str, str]) -> dict[str, pa.DataType]:
+    return {} if "model" in kinds else {"model": pa.string()}
 
 
 def detect_files(path: Path) -> tuple[str, list[Path]]:
@@ -83,10 +101,13 @@ def read_chunks(
     chunk_rows: int,
     since: datetime | None,
     log: ReadLog,
+    model: str | None = None,
 ) -> Iterator[tuple[dict[str, pa.Array | pa.ChunkedArray], int]]:
     """(chunk, rows) pairs of the window at `path`; `kinds` maps features to numeric/categorical.
 
-    A chunk may lack a feature's column (then all its rows are missing for that feature).
+    A chunk may lack a feature's column (then all its rows are missing for that feature). With
+    `model`, rows whose `model` field names another model are dropped (rows without the field
+    are kept: a CSV export or an old log need not have it).
     """
     fmt, files = detect_files(path)
     log.format = fmt
@@ -102,12 +123,38 @@ def read_chunks(
             if not chunk:
                 continue
             log.rows_read += len(next(iter(chunk.values())))
+            chunk, n = _own_model(chunk, model, log)
+            if not n:
+                continue
             chunk, n = _in_window(chunk, since, file, log)
             if n:
                 log.rows_in_window += n
                 log.chunks += 1
                 log.columns.update(chunk)
                 yield chunk, n
+
+
+def _own_model(chunk: dict[str, pa.Array], model: str | None, log: ReadLog
+               ) -> tuple[dict[str, pa.Array], int]:
+    n = len(next(iter(chunk.values())))
+    names = chunk.pop("model", None)
+    if not chunk:  # no feature and no ts column: the rows still count, as all-missing
+        chunk = {"ts": pa.nulls(n, pa.string())}
+    if model is None or names is None or names.null_count == len(names):
+        return chunk, n
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(names.type) and not pa.types.is_large_string(names.type):
+        names = pc.cast(names, pa.string())  # a CSV column of numbers: still names
+    other = pc.fill_null(pc.not_equal(names, pa.scalar(model)), False)
+    dropped = int(pc.sum(other.cast(pa.int64())).as_py() or 0)
+    if not dropped:
+        return chunk, n
+    for item in pc.value_counts(pc.filter(names, other)).to_pylist():
+        key = str(item["values"])
+        log.other_models[key] = log.other_models.get(key, 0) + int(item["counts"])
+    keep = pc.invert(other)
+    return {k: pc.filter(v, keep) for k, v in chunk.items()}, n - dropped
 
 
 def _in_window(
@@ -158,7 +205,7 @@ def _parquet(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
         # bincount of small integers, and the strings are never materialised per row.
         pf = pq.ParquetFile(file, pre_buffer=False, buffer_size=1 << 20,
                             read_dictionary=[n for n in names if kinds.get(n) == "categorical"])
-        wanted = [n for n in names if n in kinds or n == "ts"]
+        wanted = [n for n in names if n in kinds or _carried(n, kinds)]
         _note_extra(names, kinds, file, log)
         if not wanted:  # no profiled column at all: the rows still count, as all-missing
             total = pf.metadata.num_rows
@@ -237,9 +284,9 @@ def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
                                     file=str(file)))
         return
     _note_extra(names, kinds, file, log)
-    wanted = [n for n in names if n in kinds or n == "ts"]
+    wanted = [n for n in names if n in kinds or _carried(n, kinds)]
     skipped = _SkippedRows()
-    types = _arrow_types(kinds)
+    types = {**_arrow_types(kinds), **_carried_types(kinds)}
     read_options = pcsv.ReadOptions(column_names=names, block_size=1 << 20)
     parse_options = pcsv.ParseOptions(invalid_row_handler=skipped)
     warned = False
@@ -251,7 +298,7 @@ def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
                                           parse_options=parse_options,
                                           convert_options=pcsv.ConvertOptions(
                                               column_types=types if typed
-                                              else {n: pa.string() for n in kinds},
+                                              else {n: pa.string() for n in types},
                                               include_columns=wanted or names[:1],
                                               strings_can_be_null=True))
                     break
@@ -280,7 +327,7 @@ def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
     import pyarrow.csv as pcsv
 
     skipped = _SkippedRows()
-    types = _arrow_types(kinds)
+    types = {**_arrow_types(kinds), **_carried_types(kinds)}
     # Small blocks, regrouped into chunks by _group: pyarrow's streaming reader reads up to 32
     # blocks ahead of the consumer, so its memory is 32 x the block size (16 MB blocks: the
     # peak grew from 284 MB at 100k rows to 727 MB at 1M; 1 MB blocks: flat).
@@ -293,7 +340,7 @@ def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
                 read_options=pcsv.ReadOptions(block_size=block),
                 parse_options=pcsv.ParseOptions(invalid_row_handler=skipped),
                 convert_options=pcsv.ConvertOptions(
-                    column_types=types if typed else {n: pa.string() for n in kinds},
+                    column_types=types if typed else {n: pa.string() for n in types},
                     strings_can_be_null=True,
                 ),
             )
@@ -307,7 +354,8 @@ def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
                 start = max(0, done - seen)
                 seen += n
                 cols = {name: batch.column(i).slice(start)
-                        for i, name in enumerate(batch.schema.names) if name in kinds or name == "ts"}
+                        for i, name in enumerate(batch.schema.names)
+                        if name in kinds or _carried(name, kinds)}
                 done = seen
                 yield cols or {"ts": pa.nulls(n - start, pa.string())}
             break
@@ -347,10 +395,12 @@ def _jsonl_pieces(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: Re
         return
     nested = b'"features"' in first
     types = _arrow_types(kinds)
+    carried = list(_carried_types(kinds).items())
     if nested:
-        schema = pa.schema([("ts", pa.string()), ("features", pa.struct(list(types.items())))])
+        schema = pa.schema([("ts", pa.string()), *carried,
+                            ("features", pa.struct(list(types.items())))])
     else:
-        schema = pa.schema([("ts", pa.string()), *types.items()])
+        schema = pa.schema([("ts", pa.string()), *carried, *types.items()])
     # Pieces of whole lines, each parsed by pyarrow (1 MB blocks, in parallel) and dropped before
     # the next is read: pyarrow's own streaming JSON reader reads ahead without bound when we
     # consume slower than it parses (RSS grew 420 -> 880 MB from 200k to 1M rows). Pieces of
@@ -370,10 +420,11 @@ def _jsonl_pieces(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: Re
                 sub = ({feats.type.field(i).name: feats.field(i)
                         for i in range(feats.type.num_fields)} if feats is not None else {})
                 _note_extra(list(sub), kinds, file, log)
-                cols = {"ts": cols["ts"], **{n: sub[n] for n in sub if n in kinds}}
+                own = {n: cols[n] for n in ("ts", "model") if n in cols and _carried(n, kinds)}
+                cols = {**own, **{n: sub[n] for n in sub if n in kinds}}
             else:
                 _note_extra(list(cols), kinds, file, log)
-                cols = {n: c for n, c in cols.items() if n in kinds or n == "ts"}
+                cols = {n: c for n, c in cols.items() if n in kinds or _carried(n, kinds)}
             done += table.num_rows
             if table.num_rows:
                 yield cols
@@ -451,17 +502,22 @@ def _jsonl_python(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: Re
     bad = 0
     rows: list[dict[str, Any]] = []
     stamps: list[Any] = []
+    models: list[Any] = []
+    carry_model = _carried("model", kinds)
     present: set[str] = set()
     extras: set[str] = set()
 
     def flush() -> dict[str, pa.Array]:
         out: dict[str, pa.Array] = {"ts": pa.array(stamps, pa.string())}
+        if carry_model:
+            out["model"] = pa.array(models, pa.string())
         for name, kind in kinds.items():
             if name in present:
                 values = [r.get(name) for r in rows]
                 out[name] = _python_column(values, kind)
         rows.clear()
         stamps.clear()
+        models.clear()
         return out
 
     with file.open("rb") as fh:
@@ -487,6 +543,8 @@ def _jsonl_python(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: Re
             extras.update(k for k in feats if k not in kinds and k not in LOG_FIELDS)
             rows.append(feats)
             stamps.append(obj.get("ts") if isinstance(obj.get("ts"), str) else None)
+            name = obj.get("model")
+            models.append(None if name is None or isinstance(name, dict | list) else str(name))
             if len(rows) >= chunk_rows:
                 yield flush()
     if rows:

@@ -54,7 +54,9 @@ def to_markdown(report: DriftReport) -> str:
     lines = [f"## Drift report: {name}", "", f"**{_verdict(report)}**", "",
              (f"Reference: `{report.reference.get('path')}` ({report.reference.get('rows', '?')} "
               f"rows); current: `{report.current.get('path')}` ({report.current.get('rows', 0)} "
-              f"rows in the window, format {report.current.get('format') or '?'})."), ""]
+              f"rows in the window, format {report.current.get('format') or '?'})"
+              + (f"; {report.current['rows_other_models']} rows of other models dropped."
+                 if report.current.get("rows_other_models") else ".")), ""]
     if report.features:
         lines += ["| feature | type | method | score | threshold | missing (ref -> cur) | status | drift |",
                   "| --- | --- | --- | ---: | ---: | --- | --- | :---: |"]

@@ -144,16 +144,23 @@ def run_drift(
                            model=model, error=str(exc))
     since = (now or datetime.now(UTC)) - window if window else None
     log = ReadLog()
-    accs = scan(profile, current, settings, since=since, log=log)
+    own = model or profile.model  # rows of other models in a shared log are not this one's
+    accs = scan(profile, current, settings, since=since, log=log, model=own)
     results = tuple(
         evaluate_numeric(a, settings) if isinstance(a, NumericAccumulator)
         else evaluate_categorical(a, settings)
         for a in accs.values()
     )
     problems = list(log.problems)
+    if log.other_models:
+        seen = ", ".join(f"{name!r} ({rows})" for name, rows in sorted(log.other_models.items()))
+        problems.append(Problem("other_models", f"{log.rows_other_models} rows of other models "
+                                f"dropped (model field not {own!r}): {seen}",
+                                count=log.rows_other_models))
     error = None
     if log.rows_in_window == 0:
-        what = "no rows in the window" if log.rows_read else "no rows could be read"
+        what = ("no rows in the window" if log.rows_read > log.rows_other_models
+                else f"no rows of model {own!r}" if log.rows_read else "no rows could be read")
         problems.append(Problem("empty_window", f"{current}: {what}"
                                 + (f" (since {since.isoformat()})" if since else "")))
         error = f"{current}: {what}; nothing to compare"
@@ -173,14 +180,16 @@ def run_drift(
     ref_info = {"path": str(reference), "created_at": profile.created_at, "rows": profile.rows,
                 "model": profile.model, "features": len(profile.features)}
     cur_info = {"path": str(current), "format": log.format, "files": log.files,
-                "rows_read": log.rows_read, "rows": log.rows_in_window, "chunks": log.chunks,
+                "rows_read": log.rows_read, "rows_other_models": log.rows_other_models,
+                "other_models": dict(sorted(log.other_models.items())),
+                "rows": log.rows_in_window, "chunks": log.chunks,
                 "window_start": since.isoformat() if since else None}
     return DriftReport(_now(), ref_info, cur_info, settings, results, tuple(problems),
                        time.perf_counter() - started, model=model or profile.model, error=error)
 
 
 def scan(profile: Profile, current: Path, settings: DriftSettings, *, since: datetime | None,
-         log: ReadLog) -> dict[str, Accumulator]:
+         log: ReadLog, model: str | None = None) -> dict[str, Accumulator]:
     """Stream the window once, updating one accumulator per profiled feature."""
     accs: dict[str, Accumulator] = {
         name: NumericAccumulator(f) if isinstance(f, NumericProfile) else CategoricalAccumulator(f)
@@ -195,6 +204,6 @@ def scan(profile: Profile, current: Path, settings: DriftSettings, *, since: dat
     # numpy's sort and pyarrow release the GIL: two threads use both cores of a small node.
     with ThreadPoolExecutor(max_workers=2) as pool:
         for chunk, rows in read_chunks(current, kinds, chunk_rows=settings.chunk_rows,
-                                       since=since, log=log):
+                                       since=since, log=log, model=model):
             list(pool.map(update, [(acc, chunk.get(name), rows) for name, acc in accs.items()]))
     return accs

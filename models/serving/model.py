@@ -1,8 +1,10 @@
-"""Loading the joblib artifact, noticing when it appears or changes, and calling it on a batch.
+"""Loading the joblib artifact, noticing when it changes, and calling it on a batch.
 
-The server never crashes for a missing or broken artifact: the worker stays up, readiness
-says 503 with the reason, one clear log line says what is wrong, and the file is polled until
-a loadable model shows up (for instance after an init container or a volume mount finishes).
+At start-up a missing or broken artifact is fatal (server.load_startup_model, exit 2 with one line
+naming the file): a server that listens without a model only ever answers 503, and a pod that
+exits instead shows up as CrashLoopBackOff where someone will look. Once a model serves, the
+file is polled: a changed artifact is loaded and swapped in, and one that is missing or broken
+is logged while the previous model keeps serving.
 """
 from __future__ import annotations
 
@@ -87,13 +89,15 @@ class ModelHolder:
         """Try to load the artifact; returns (model, None) or (None, reason). Thread-safe: no state."""
         try:
             data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None, f"model artifact {self.path} does not exist"
         except OSError as exc:
-            return None, f"cannot read model artifact {self.path}: {exc}"
+            return None, f"cannot read model artifact {self.path}: {exc.strerror or exc}"
         try:
             pipeline = joblib.load(io.BytesIO(data))
         except Exception as exc:  # noqa: BLE001 - any unpickling error means "corrupt"
             return None, (f"model artifact {self.path} is corrupt or not a joblib file "
-                          f"({type(exc).__name__}: {exc}); readiness stays false until it is replaced")
+                          f"({type(exc).__name__}: {exc})")
         if not hasattr(pipeline, "predict"):
             return None, f"model artifact {self.path} holds a {type(pipeline).__name__}, not an estimator"
         expected = set(self.numeric) | set(self.categorical)
@@ -127,6 +131,7 @@ class ModelHolder:
         else:
             assert reason is not None
             if self.model is None:
+                reason += "; readiness stays false until it is replaced"
                 self.reason = reason
                 self._report(reason, warn=False)
             else:

@@ -2,8 +2,9 @@
 
 The supervisor binds the listening socket once and forks `workers` processes that all accept
 on it (the kernel hands each connection to one of them), so no port juggling and no
-SO_REUSEPORT hashing imbalance with few long-lived client connections. It imports nothing
-heavy itself; each worker imports numpy/pandas/sklearn/uvloop after the fork. It restarts a
+SO_REUSEPORT hashing imbalance with few long-lived client connections. Before any socket
+exists it loads the model once (a missing or broken artifact ends the process with exit 2 and
+one line naming the file) and the workers inherit it through the fork. It restarts a
 worker that dies (with a back-off so a broken install does not spin), and on SIGTERM/SIGINT
 forwards SIGTERM to the workers, which stop accepting, answer what is in flight, and exit;
 stragglers are killed after the graceful timeout. Metrics live in a shared folder of
@@ -19,8 +20,12 @@ import socket
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
+from typing import Any
+
+from mlgen.errors import UsageError
 
 from .config import ServeConfig
 
@@ -50,9 +55,49 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class ModelLoadError(UsageError):
+    """The model artifact cannot be served at start-up (exit 2): missing, corrupt or unusable."""
+
+    def __init__(self, reason: str) -> None:
+        # One line whatever the unpickler said: this is what `kubectl logs` shows for the crash.
+        super().__init__(" ".join(f"{reason}; the server did not start (the model path comes "
+                                  "from --model or model.artifact in mlgen.yaml)".split()))
+
+
+def load_startup_model(config: ServeConfig) -> tuple[Any, tuple[int, int, int] | None]:
+    """Load (and warm up) the model once in the supervisor, before any socket exists.
+
+    Fail-fast rather than serve 503 forever: the workers then inherit this model through
+    fork (one load instead of one per worker, pages shared). The warm-up prediction runs with
+    native thread pools limited to one thread, so no OpenMP/BLAS worker threads exist at fork
+    time (libgomp's pool does not survive a fork).
+    """
+    if not config.model_path.exists():  # before the heavy imports: a typo fails in a blink
+        raise ModelLoadError(f"model artifact {config.model_path} does not exist")
+    _preload()
+    from .model import ModelHolder
+
+    holder = ModelHolder(config.model_path, config.numeric, config.categorical, config.task)
+    signature = holder.signature()
+    with _one_native_thread():
+        model, reason = holder.load()
+    if model is None:
+        raise ModelLoadError(reason or f"model artifact {config.model_path} did not load")
+    return model, signature
+
+
+def _one_native_thread() -> AbstractContextManager[Any]:
+    try:
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def serve(config: ServeConfig) -> int:
     """Run the server until SIGTERM/SIGINT; returns the process exit code."""
     _setup_logging()
+    preloaded = load_startup_model(config)
     sock = bind_socket(config.host, config.port)
     port = sock.getsockname()[1]
     own_metrics_dir = config.metrics_dir is None
@@ -67,8 +112,7 @@ def serve(config: ServeConfig) -> int:
     log.info("listening on %s:%d (http://%s:%d) with %d worker(s); model %r from %s; "
              "metrics in %s", bound, port, local, port, config.workers, config.name,
              config.model_path, metrics_dir)
-    _preload()
-    supervisor = _Supervisor(config, sock, metrics_dir)
+    supervisor = _Supervisor(config, sock, metrics_dir, preloaded)
     try:
         return supervisor.run()
     finally:
@@ -78,8 +122,10 @@ def serve(config: ServeConfig) -> int:
 
 
 class _Supervisor:
-    def __init__(self, config: ServeConfig, sock: socket.socket, metrics_dir: Path) -> None:
+    def __init__(self, config: ServeConfig, sock: socket.socket, metrics_dir: Path,
+                 preloaded: tuple[Any, tuple[int, int, int] | None]) -> None:
         self.config = config
+        self.preloaded = preloaded  # (model, file signature): every worker starts with it
         self.sock = sock
         self.metrics_dir = metrics_dir
         self.children: dict[int, int] = {}  # pid -> slot
@@ -130,7 +176,8 @@ class _Supervisor:
                 signal.signal(signal.SIGALRM, signal.SIG_DFL)
                 _die_with_parent()
                 from .worker import run_worker
-                code = run_worker(self.config, self.sock, slot, self.metrics_dir)
+                code = run_worker(self.config, self.sock, slot, self.metrics_dir,
+                                  self.preloaded)
             except BaseException:
                 logging.getLogger("mlgen.serve").exception("worker %d crashed", slot)
             finally:

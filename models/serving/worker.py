@@ -26,7 +26,10 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir: Path) -> int:
+def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir: Path,
+               preloaded: tuple[Any, Any]) -> int:
+    """Serve until SIGTERM. `preloaded` is the supervisor's (model, file signature): the worker
+    starts with that model, so it is never without one."""
     # One thread of BLAS per worker: the workers already use every core between them.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -52,9 +55,11 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
         except OSError as exc:  # logging is for drift checks; serving matters more
             log.error("request log disabled: cannot use %s: %s", config.request_log.path, exc)
     app = App(config, loop, metrics_dir, slot, reqlog)
-    # Load before accepting: otherwise a probe could find one worker ready while its sibling
-    # still answers 503 to the requests the kernel hands it. A missing or broken artifact does
-    # not block start-up: the worker serves (not ready) and the watcher below keeps polling.
+    # The supervisor's model first; then, still before accepting, the file is checked again:
+    # a worker restarted after a crash picks up a model swapped in since the start, and keeps
+    # the inherited one if what is there now is missing or broken.
+    model, signature = preloaded
+    _installed(app, prom, model, None, signature)
     _check_model(app, prom)
     acceptor = BalancedAcceptor(loop, sock, lambda: HttpConnection(app),
                                 lambda: len(app.connections), app.metrics, config.workers)

@@ -43,7 +43,7 @@ def test_init_refuses_to_overwrite_and_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "Jenkinsfile").write_text("my own pipeline\n")
     before = snapshot(tmp_path)
     result = run_mlgen("init", "--non-interactive", "--name", "m1", str(tmp_path))
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error
     assert "already exist" in result.stderr and "--force" in result.stderr
     assert snapshot(tmp_path) == before
     assert run_mlgen("init", "--non-interactive", "--name", "m1", "--force", str(tmp_path)).returncode == 0

@@ -68,3 +68,46 @@ def test_missing_spec_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "mlgen.yaml" in result.stderr and "not found" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def test_replicas_under_autoscaling_are_warned_about_with_file_line_and_key(tmp_path: Path) -> None:
+    """serve.replicas (and an overlay's replicas) do nothing while the HPA owns the count: the
+    spec used to accept them silently. A warning, not an error: the credit-risk example sets
+    `replicas: 3` beside autoscaling, and renders fine."""
+    text = GOOD.replace("    prod:\n", "    prod:\n      replicas: 5\n", 1)
+    (tmp_path / "mlgen.yaml").write_text(text)
+    result = run_mlgen("-C", str(tmp_path), "render")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    spec_file = tmp_path / "mlgen.yaml"
+    assert warnings == [
+        (f"warning: {spec_file}:{_line_of(text, '  replicas: 3')}:3: serve.replicas: ignored while "
+        "autoscaling is on: the HorizontalPodAutoscaler sets the pod count between "
+        "serve.autoscaling.min (3) and max (20); remove replicas, or set "
+        "serve.autoscaling.enabled: false to fix the count"),
+        (f"warning: {spec_file}:{_line_of(text, '      replicas: 5')}:7: "
+        "kubernetes.overlays.prod.replicas: ignored while autoscaling is on: the "
+        "HorizontalPodAutoscaler sets the pod count between serve.autoscaling.min (3) and max "
+        "(20); set this overlay's autoscaling min and max instead"),
+    ], result.stderr
+
+
+@pytest.mark.parametrize("change", [
+    ("  autoscaling: {min: 3,", "  autoscaling: {enabled: false, min: 3,"),  # replicas are used
+    ("  replicas: 3\n", ""),  # nothing set explicitly
+])
+def test_no_replicas_warning_when_they_take_effect_or_are_not_set(change: tuple[str, str]) -> None:
+    warned: list[object] = []
+    assert change[0] in GOOD
+    parse_spec(GOOD.replace(*change, 1), "mlgen.yaml", warn=warned.append)
+    assert warned == []
+
+
+def test_the_schema_says_replicas_are_ignored_under_autoscaling() -> None:
+    result = run_mlgen("schema")
+    assert result.returncode == 0
+    assert result.stdout.count("with autoscaling on") >= 1 and "mlgen warns" in result.stdout

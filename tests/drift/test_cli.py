@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlgen.cli import main
 from mlgen.models.profile import write_profile
@@ -181,3 +182,70 @@ def test_spec_min_rows_and_missing_rate_threshold_are_used(
     doc = json.loads(capsys.readouterr().out)
     assert doc["dataset"]["too_few_rows"] is True and doc["dataset"]["drift"] is False
     assert main([*short, "--min-rows", "30"]) == 1  # the flag wins over the spec
+
+
+def _shared_log_project(root: Path) -> Path:
+    """A spec without drift.current: the window is serve.request_log.path, which another model's
+    server writes to as well (the default /var/log/mlgen on one machine, or a shared volume)."""
+    ref = frame(np.random.default_rng(31), 4_000, numeric=4, categorical=2)
+    numeric, categorical = names(ref)
+    write_profile(ref, root / "artifacts" / "reference_profile.json", numeric=numeric,
+                  categorical=categorical, model="demo")
+    logs = root / "shared-logs"
+    write_request_log(frame(np.random.default_rng(32), 2_000, numeric=4, categorical=2), logs)
+    other = frame(np.random.default_rng(33), 3_000, numeric=4, categorical=2, shifted=SHIFTED,
+                  shift=2.0)
+    write_request_log(other, logs, model="fraud")
+    write_request_log(other.head(500), logs, model="churn")
+    (root / "mlgen.yaml").write_text(
+        "apiVersion: mlgen/v1\nname: demo\nmodel:\n  task: classification\n  features:\n"
+        f"    numeric: {numeric}\n    categorical: {categorical}\n".replace("'", '"')
+        + f"serve:\n  request_log: {{path: {logs}}}\n"
+        "drift:\n  window: 24h\n  min_rows: 50\n  on_drift: []\n")
+    return root
+
+
+def test_no_flags_reads_the_spec_request_log_and_drops_other_models_rows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _shared_log_project(tmp_path / "p")
+    assert main(["-C", str(root), "drift", "--json"]) == 0  # the other models' shift is not ours
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["current"]["path"] == str(root / "shared-logs")
+    assert doc["current"]["rows_read"] == 5_500 and doc["current"]["rows"] == 2_000
+    assert doc["current"]["rows_other_models"] == 3_500
+    assert doc["current"]["other_models"] == {"churn": 500, "fraud": 3_000}
+    (problem,) = [p for p in doc["problems"] if p["kind"] == "other_models"]
+    assert problem["count"] == 3_500 and "'fraud' (3000)" in problem["message"]
+    assert main(["-C", str(root), "drift"]) == 0
+    text = capsys.readouterr().out
+    assert "3500 rows of other models dropped" in text
+    assert "other_models: 3500 rows of other models dropped (model field not 'demo')" in text
+
+
+def test_only_other_models_rows_is_an_error_that_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _shared_log_project(tmp_path / "p")
+    assert main(["-C", str(root), "drift", "--json", "--model", "nobody"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"].endswith("no rows of model 'nobody'; nothing to compare")
+    assert doc["current"]["rows_other_models"] == 5_500
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "jsonl"])
+def test_a_model_column_filters_every_reader(tmp_path: Path, fmt: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    root = _shared_log_project(tmp_path / "p")
+    mine = frame(np.random.default_rng(41), 1_000, numeric=4, categorical=2).assign(model="demo")
+    theirs = frame(np.random.default_rng(42), 1_000, numeric=4, categorical=2, shifted=SHIFTED,
+                   shift=2.0).assign(model="fraud")
+    both = pd.concat([mine, theirs], ignore_index=True)
+    path = root / f"window.{fmt}"
+    if fmt == "parquet":
+        both.to_parquet(path)
+    elif fmt == "jsonl":  # flat rows and one malformed line: the tolerant Python reader
+        path.write_text(both.to_json(orient="records", lines=True) + "{not json\n")
+    else:
+        both.to_csv(path, index=False)
+    assert main(["-C", str(root), "drift", "--json", "--current", str(path), "--window", "all"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["current"]["rows"] == 1_000 and doc["current"]["other_models"] == {"fraud": 1_000}

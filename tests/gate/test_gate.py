@@ -134,7 +134,7 @@ def test_markdown_cannot_be_broken_by_metric_names() -> None:
 def test_first_model_passes_with_a_note_and_writes_both_reports(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     root = make_project(tmp_path / "p")
-    code, report = run(root, "--champion", "champion/metrics.json")
+    code, report = run(root, "--champion", "champion/metrics.json", "--first-model")
     out = capsys.readouterr().out
     assert code == 0 and report["passed"] is True
     assert "first model" in report["champion"]["note"]
@@ -142,6 +142,34 @@ def test_first_model_passes_with_a_note_and_writes_both_reports(tmp_path: Path,
     assert "threshold  roc_auc" in out and "gate PASSED" in out
     md = (root / "reports/gate/gate.md").read_text()
     assert md.startswith("✅ **Passed**") and "first model" in md
+
+
+def test_a_missing_champion_file_is_an_error_without_first_model(tmp_path: Path) -> None:
+    """A typo in --champion used to read as "first model" and pass: now it stops the gate."""
+    import subprocess
+    import sys
+
+    root = make_project(tmp_path / "p")
+    proc = subprocess.run([sys.executable, "-m", "mlgen", "-C", str(root), "gate",
+                           "--champion", "champoin.json"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --champion champoin.json: "), lines
+    assert "not found" in lines[0] and "--first-model" in lines[0]
+    assert "gate PASSED" not in proc.stdout
+    report = json.loads((root / "reports/gate/gate.json").read_text())
+    assert report["passed"] is False and "champoin.json" in report["error"]
+
+
+def test_first_model_from_the_environment_and_a_present_champion_is_still_compared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_project(tmp_path / "p")
+    monkeypatch.setenv("MLGEN_GATE_FIRST_MODEL", "1")
+    assert run(root, "--champion", "champion.json")[0] == 0  # absent: the first model
+    (root / "champion.json").write_text(json.dumps({"roc_auc": 0.9}))
+    code, report = run(root, "--champion", "champion.json")  # present: beaten, so it fails
+    assert code == 1 and report["champion"]["passed"] is False
 
 
 def test_threshold_failure_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -211,6 +239,8 @@ def test_champion_over_http(tmp_path: Path, champion_url: str) -> None:
     assert "secret" not in json.dumps(report)
     assert run(root, "--champion", f"{champion_url}/better.json")[0] == 1
     code, report = run(root, "--champion", f"{champion_url}/missing.json")
+    assert code == 2 and "HTTP 404" in report["error"] and "--first-model" in report["error"]
+    code, report = run(root, "--champion", f"{champion_url}/missing.json", "--first-model")
     assert code == 0 and "HTTP 404" in report["champion"]["note"]
 
 

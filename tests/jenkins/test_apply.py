@@ -195,4 +195,4 @@ def test_missing_repository_names_the_spec_key(jenkins_env: JenkinsEmulator, tmp
     repo = tmp_path / "repo"
     write_spec(repo, repository=None)
     code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan")
-    assert code == 1 and "ci.github.repository" in err and "mlgen.yaml" in err
+    assert code == 2 and "ci.github.repository" in err and "mlgen.yaml" in err

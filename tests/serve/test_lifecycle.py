@@ -1,4 +1,4 @@
-"""Readiness without a model (and with a corrupt one), then SIGTERM draining an in-flight request."""
+"""Start-up without a usable model (exit 2), hot reload that keeps a good model, SIGTERM draining."""
 from __future__ import annotations
 
 import shutil
@@ -16,24 +16,34 @@ from .helpers import Response, row, start_server
 from .modelkit import train_model
 
 
-def test_not_ready_while_model_missing_or_corrupt_then_picked_up(tmp_path: Path) -> None:
-    trained = train_model(tmp_path / "trained.joblib")
+@pytest.mark.parametrize("content", [None, b"this is not a pickle"], ids=["missing", "corrupt"])
+def test_a_missing_or_corrupt_model_at_start_up_exits_2_naming_the_file(
+        tmp_path: Path, content: bytes | None) -> None:
+    """It used to log "ready to accept connections" and answer 503 forever: a pod that never
+    became ready but never crashed either. Now it exits 2 before listening, in one line."""
     target = tmp_path / "artifacts" / "model.joblib"
+    if content is not None:
+        target.parent.mkdir()
+        target.write_bytes(content)
+    server = start_server(tmp_path, target, workers=2)
+    try:
+        code = server.proc.wait(60)  # sklearn's import dominates: seconds, not "never"
+    finally:
+        server.stop()
+    log = server.log()
+    assert code == 2, log
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(target) in errors[0], log
+    assert ("does not exist" if content is None else "is corrupt") in errors[0]
+    assert "ready to accept connections" not in log and "listening on" not in log
+    assert "Traceback" not in log
+
+
+def test_a_changed_model_is_picked_up_and_a_broken_one_keeps_the_old(tmp_path: Path) -> None:
+    target = train_model(tmp_path / "artifacts" / "model.joblib")
     server = start_server(tmp_path, target, workers=1)
     try:
-        server.wait_for("/v2/health/live", 200)
-        ready = server.request("GET", "/v2/health/ready")
-        assert ready.status == 503 and "does not exist" in ready.json()["reason"]
-        assert server.request("POST", "/predict", [row()]).status == 503
-        target.parent.mkdir()
-        target.write_bytes(b"this is not a pickle")
-        deadline = time.monotonic() + 30
-        while "corrupt" not in server.request("GET", "/v2/health/ready").body.decode():
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.1)
-        assert server.proc.poll() is None  # no crash loop
-        shutil.copy(trained, target)
-        server.wait_for("/v2/health/ready", 200, timeout=30)
+        server.wait_for("/v2/health/ready", 200)
         assert server.request("POST", "/predict", [row()]).status == 200
         first = server.request("GET", "/v2/models/credit-risk").json()["versions"]
         # a retrained artifact swapped in atomically is picked up; a broken one is not
@@ -48,10 +58,18 @@ def test_not_ready_while_model_missing_or_corrupt_then_picked_up(tmp_path: Path)
         while "still serving the previous model" not in server.log():
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.1)
+        assert "is corrupt" in server.log()
         assert server.request("GET", "/v2/models/credit-risk").json()["versions"] == second
         assert server.request("GET", "/v2/health/ready").status == 200
-        log = server.log()
-        assert "does not exist yet; readiness stays false" in log and "is corrupt" in log
+        target.unlink()  # gone while serving: still the model in memory, no crash
+        time.sleep(1.0)
+        assert server.request("POST", "/predict", [row()]).status == 200
+        assert server.proc.poll() is None
+        shutil.copy(train_model(tmp_path / "third.joblib", seed=2), target)  # back: picked up
+        deadline = time.monotonic() + 30
+        while server.request("GET", "/v2/models/credit-risk").json()["versions"] == second:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
     finally:
         assert server.stop() == 0
 

@@ -33,7 +33,7 @@ def test_migration_keeps_comments_order_and_quoting(project: Project, registered
     assert "# The one file mlgen reads." in original and 'owner: "ml-platform"' in original
     old = (original.replace("apiVersion: mlgen/v1", "apiVersion: mlgen/v0alpha")
            .replace('owner: "ml-platform"', 'team: "ml-platform"   # who gets paged')
-           .replace("  replicas: 2\n", "  instances: 2          # two pods, always\n"))
+           .replace("  port: 8080\n", "  port: 8080\n  instances: 2          # two pods, always\n"))
     project.write("mlgen.yaml", old)
     project.commit("a spec from an older mlgen")
     rc, out, _ = project.mlgen("migrate", "--check")
@@ -43,7 +43,7 @@ def test_migration_keeps_comments_order_and_quoting(project: Project, registered
     assert rc == 0 and "mlgen/v0alpha -> mlgen/v0test" in err
     migrated = project.read("mlgen.yaml")
     expected = (original.replace('owner: "ml-platform"', 'owner: "ml-platform"   # who gets paged')
-                .replace("  replicas: 2\n", "  replicas: 2          # two pods, always\n"))
+                .replace("  port: 8080\n", "  port: 8080\n  replicas: 2          # two pods, always\n"))
     # Every other byte (comments, quotes, flow maps, blank lines) is as it was; a trailing
     # comment stays at its column, so only the spaces before it may differ.
     assert _comment_gaps(migrated) == _comment_gaps(expected)
