@@ -36,6 +36,10 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 @click.option("--fleet", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, metavar="FILE", help="With --pr: every repository in FILE (a YAML "
               "or JSON list of OWNER/NAME, or org: and topic:).")
+@click.option("--trust-templates", "trust_templates", multiple=True, metavar="OWNER/NAME",
+              help="With --pr: render this repository's own template overrides (its "
+                   "'templates:' folder, sandboxed); repeatable. Without it they are ignored, "
+                   "and the output says so.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="With --fleet: repositories synced at once.")
 @click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -46,7 +50,7 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
             restore: tuple[str, ...], restore_all: bool, templates: tuple[Path, ...],
             as_json: bool, pr: bool, repo: str | None, base: str | None, fleet: Path | None,
-            concurrency: int,
+            trust_templates: tuple[str, ...], concurrency: int,
             state_path: Path | None, report_path: Path | None) -> int:
     """Re-render from mlgen.yaml and update the files, merging your edits three ways.
 
@@ -55,18 +59,20 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
     deleted stay deleted. Writes all files or none. With --pr (and --fleet), the same happens
     on GitHub: one commit on branch mlgen/sync and one pull request per repository.
     """
-    if pr or fleet or repo or base:
+    if pr or fleet or repo or base or trust_templates:
         from ..github_fleet import RemoteRequest, run_remote_sync
-        from ._github_common import resolve_repository
+        from ._github_common import resolve_repository, trusted_repositories
 
         if not pr:
-            raise UsageError("--repo, --base and --fleet sync GitHub repositories: add --pr")
+            raise UsageError("--repo, --base, --fleet and --trust-templates sync GitHub "
+                             "repositories: add --pr")
         if show_diff:
             raise UsageError("--diff reads local files; with --pr use --dry-run --json")
         code, out, err = run_remote_sync(RemoteRequest(
             repository=None if fleet else resolve_repository(repo, project_dir(ctx)),
             fleet=fleet, base=base, dry_run=dry_run, conflict=conflict,
             restore=True if restore_all else tuple(restore), templates=templates,
+            trusted_templates=trusted_repositories(trust_templates, "--trust-templates"),
             as_json=as_json, concurrency=concurrency, state_path=state_path,
             report_path=report_path))
         if out:
