@@ -90,6 +90,22 @@ def test_sync_refuses_the_escape_and_writes_nothing(name: str, tmp_path: Path) -
     assert snapshot(root) == before
 
 
+@pytest.mark.parametrize("how", ["--templates", "MLGEN_TEMPLATES"])
+def test_organisation_and_command_line_overrides_are_sandboxed_too(how: str,
+                                                                   tmp_path: Path) -> None:
+    root, marker = project(tmp_path, ESCAPES["cycler-globals"])
+    (root / "mlgen.yaml").write_text(SKETCH.read_text(encoding="utf-8"), encoding="utf-8")
+    org = tmp_path / "org-templates"
+    shutil.move(root / "ci" / "templates", org)
+    args, env = ["render"], cli_env(tmp_path)
+    if how == "--templates":
+        args += ["--templates", str(org)]
+    else:
+        env["MLGEN_TEMPLATES"] = str(org)
+    proc = run_mlgen(*args, cwd=root, env=env)
+    assert_blocked(proc, tmp_path, marker, where=f"{org}/docker/dockerignore.j2:2")
+
+
 def test_the_error_names_the_macro_file_and_line_that_did_it(tmp_path: Path) -> None:
     root, marker = project(tmp_path, '{% from "docker/_helpers.j2" import ignore %}'
                                      "{{ ignore() }}")
