@@ -8,6 +8,13 @@ event. One worker thread does the GitHub calls.
 Events: pull_request opened/synchronize/reopened -> compare the PR head's pipeline files with
 what its mlgen.yaml renders and upsert the report comment; issue_comment created with
 "/mlgen sync" on a PR by a user with write access -> push one sync commit to the PR branch.
+
+The bot acts with the organisation's token on content anyone who opens a PR supplies, so:
+a repository's own template overrides render only for repositories the operator lists
+(`mlgen bot serve --trust-templates`), a pull request from a fork is checked with the built-in
+templates only (its overrides never render, whatever the trust setting; the check still
+reports whether its files match), and every template renders in Jinja's sandbox. A spec or
+template the bot cannot render is reported on the PR, not only in the log.
 """
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ import hmac
 import json
 import logging
 import queue
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -205,25 +213,56 @@ def _make_handler(bot: Bot) -> type[BaseHTTPRequestHandler]:
 
 # ---------------------------------------------------------------------- GitHub work
 
+TRUST_HINT = "`mlgen bot serve --trust-templates OWNER/NAME`"
+
+
 def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None = None,
-                   ) -> Handler:
-    """The default handler: PR checks and `/mlgen sync`, through mlgen.integrations.github."""
+                   trusted_templates: Collection[str] = ()) -> Handler:
+    """The default handler: PR checks and `/mlgen sync`, through mlgen.integrations.github.
+
+    `trusted_templates`: OWNER/NAME of the repositories whose own template overrides render
+    (case-insensitive); every other repository is rendered with the built-in templates."""
     from . import github_sync
+    from .errors import UsageError
     from .integrations import github as gh
     from .integrations import github_publish as publish
 
     render_fn = render or github_sync.render_remote
+    trusted = frozenset(name.lower() for name in trusted_templates)
 
-    def check_pr(repo: str, number: int, head_ref: str) -> None:
-        plan = github_sync.plan_remote(client, repo, head_ref, render_fn)
+    def policy(repo: str, from_fork: bool) -> github_sync.OverridePolicy:
+        if from_fork:
+            return github_sync.FORK
+        if repo.lower() in trusted:
+            return github_sync.TRUSTED
+        return github_sync.OverridePolicy(see=TRUST_HINT)
+
+    def report(repo: str, number: int, text: str, notes: tuple[str, ...] = ()) -> None:
+        extra = "".join(f"\n\n{note}" for note in notes)
+        gh.upsert_comment(client, repo, number, STATUS_MARKER,
+                          f"{STATUS_MARKER}\n### mlgen\n\n{text}{extra}\n")
+
+    def report_error(repo: str, number: int, exc: UsageError) -> None:
+        # The PR's own spec or templates are wrong (or tried what the sandbox forbids): that is
+        # the check's answer, shown where the author looks, not a bot failure.
+        log.warning("%s#%d: cannot render: %s", repo, number, exc)
+        report(repo, number, "❌ mlgen could not render this pull request:\n\n" +
+               _code_block(str(exc)))
+
+    def check_pr(repo: str, number: int, head_ref: str, from_fork: bool) -> None:
+        try:
+            plan = github_sync.plan_remote(client, repo, head_ref, render_fn,
+                                           overrides=policy(repo, from_fork))
+        except UsageError as exc:
+            report_error(repo, number, exc)
+            return
         if plan.up_to_date:
             text = f"✅ Pipeline files match `mlgen.yaml` ({plan.unchanged} files checked)."
         else:
             files = "\n".join(f"- `{p}`" for p in plan.changes)
             text = ("❌ Pipeline files differ from what `mlgen.yaml` renders:\n\n" + files +
                     "\n\nComment `/mlgen sync` (write access needed) to push the fix here.")
-        gh.upsert_comment(client, repo, number, STATUS_MARKER,
-                          f"{STATUS_MARKER}\n### mlgen\n\n{text}\n")
+        report(repo, number, text, plan.notes)
 
     def sync_pr(repo: str, number: int, user: str) -> None:
         if not gh.can_write(client, repo, user):
@@ -235,7 +274,12 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
         if pull.head.repo is None or pull.head.repo.full_name != repo:
             raise gh.GitHubError("sync", 422, "the PR comes from a fork; not pushing there")
         branch = pull.head.ref
-        plan = github_sync.plan_remote(client, repo, branch, render_fn)
+        try:
+            plan = github_sync.plan_remote(client, repo, branch, render_fn,
+                                           overrides=policy(repo, False))
+        except UsageError as exc:
+            report_error(repo, number, exc)
+            return
         if plan.up_to_date:
             text = "✅ Nothing to sync: pipeline files already match `mlgen.yaml`."
         else:
@@ -250,14 +294,15 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
             client.call("push", lambda: client.gh.requester.requestJsonAndCheck(
                 "PATCH", f"{r.url}/git/refs/heads/{branch}", input={"sha": sha}), write=True)
             text = f"🔄 Pushed {sha[:7]} updating {len(plan.changes)} file(s) for @{user}."
-        gh.upsert_comment(client, repo, number, STATUS_MARKER,
-                          f"{STATUS_MARKER}\n### mlgen\n\n{text}\n")
+        report(repo, number, text, plan.notes)
 
     def handle(event: str, payload: dict[str, Any]) -> None:
         repo = (payload.get("repository") or {}).get("full_name", "")
         if event == "pull_request" and payload.get("action") in PR_ACTIONS:
             pr = payload["pull_request"]
-            check_pr(repo, int(payload["number"]), pr["head"]["sha"])
+            head_repo = (pr["head"].get("repo") or {}).get("full_name")  # None: fork deleted
+            from_fork = not head_repo or head_repo.lower() != repo.lower()
+            check_pr(repo, int(payload["number"]), pr["head"]["sha"], from_fork)
         elif event == "issue_comment" and payload.get("action") == "created":
             issue = payload.get("issue") or {}
             body = ((payload.get("comment") or {}).get("body") or "").strip()
@@ -265,3 +310,10 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
                 sync_pr(repo, int(issue["number"]), payload["comment"]["user"]["login"])
 
     return handle
+
+
+def _code_block(text: str) -> str:
+    """`text` in a Markdown code block that no backtick run inside it can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"

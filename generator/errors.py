@@ -68,3 +68,24 @@ def require_extra(module: str, extra: str, feature: str) -> ModuleType:
             f"{feature} needs the '{extra}' extra ({module} is not installed): "
             f"pip install '{DISTRIBUTION}[{extra}]'"
         ) from exc
+
+
+class TemplateSandboxError(UsageError):
+    """A template tried something the Jinja sandbox forbids (Python internals, unsafe calls).
+
+    Templates, overrides included, render in Jinja's SandboxedEnvironment, so a template is
+    text to fill in, never a way to run code. `file` is the template file as the loader found
+    it and `line` its 1-based line (0 when Jinja could not tell).
+    """
+
+    def __init__(self, file: str, line: int, detail: str) -> None:
+        self.file, self.line, self.detail = file, line, detail
+        where = f"{file}:{line}" if line else file
+        super().__init__(
+            f"{where}: template blocked by the sandbox: {detail} (mlgen renders templates in a "
+            "sandbox that refuses Python internals such as attributes starting with '_', "
+            "function globals and unsafe calls; remove that expression from the template)")
+
+    def relocated(self, file: str) -> TemplateSandboxError:
+        """The same error naming the template as `file` (e.g. OWNER/NAME:path for a remote)."""
+        return TemplateSandboxError(file, self.line, self.detail)

@@ -6,6 +6,10 @@ Reset) make every worker wait for the reset before it runs dry; secondary limits
 Retry-After) are retried by PyGithub's GithubRetry as configured in mlgen.integrations.github.
 A JSON state file records each finished repository with the spec/tree it saw, so a rerun
 skips what is done and a crash loses at most the repositories in flight.
+
+A repository's own template overrides are rendered only when its entry in the fleet file says
+`trust_templates: true` (or --trust-templates names it): the fleet file is the operator's, the
+repository's mlgen.yaml is not.
 """
 from __future__ import annotations
 
@@ -31,10 +35,20 @@ class FleetOptions:
     state_path: Path | None = None
     report_path: Path | None = None
     rate_limit_floor: int = 100  # wait for the reset when fewer calls than this remain
+    # OWNER/NAME (lower case) whose own template overrides render, besides the entries that
+    # say trust_templates: true (an org/topic search finds repositories a flag may name)
+    trusted_templates: frozenset[str] = frozenset()
+
+
+TRUST_KEY = "trust_templates"
+# Where an operator opts a repository in; the note on an ignored override points here.
+FLEET_TRUST_HINT = f"`{TRUST_KEY}: true` on its entry in the fleet file"
+CLI_TRUST_HINT = "`mlgen sync --pr --trust-templates OWNER/NAME`"
 
 
 def read_fleet_file(path: Path) -> list[dict[str, str]]:
-    """YAML or JSON: a list of "owner/name" (or {repository, branch}), or {org, topic}."""
+    """YAML or JSON: a list of "owner/name" (or {repository, branch, trust_templates}), or
+    {org, topic}. A `trust_templates` given comes back as "true" or "false"."""
     import yaml
 
     try:
@@ -44,6 +58,9 @@ def read_fleet_file(path: Path) -> list[dict[str, str]]:
     if isinstance(data, dict) and "repositories" in data:
         data = data["repositories"]
     if isinstance(data, dict) and "org" in data:
+        if TRUST_KEY in data:
+            raise UsageError(f"{path}: {TRUST_KEY} is set per repository, not for a whole org "
+                             "or topic: list the repositories to trust by OWNER/NAME")
         return [{"org": str(data["org"]), "topic": str(data.get("topic", ""))}]
     if not isinstance(data, list):
         raise UsageError(f"{path}: expected a list of repositories or {{org:, topic:}}")
@@ -52,7 +69,11 @@ def read_fleet_file(path: Path) -> list[dict[str, str]]:
         entry = {"repository": item} if isinstance(item, str) else item
         if not isinstance(entry, dict) or "/" not in str(entry.get("repository", "")):
             raise UsageError(f"{path}: item {i + 1}: expected OWNER/NAME")
-        out.append({k: str(v) for k, v in entry.items()})
+        trust = entry.get(TRUST_KEY, False)
+        if not isinstance(trust, bool):  # "yes" or 1 would be a guess about what was meant
+            raise UsageError(f"{path}: item {i + 1}: {TRUST_KEY}: expected true or false, "
+                             f"got {trust!r}")
+        out.append({k: str(v).lower() if k == TRUST_KEY else str(v) for k, v in entry.items()})
     return out
 
 
@@ -96,7 +117,7 @@ def run_fleet(client: Any, entries: list[dict[str, str]], options: FleetOptions,
               sync_one: Callable[..., dict[str, Any]] | None = None,
               progress: TextIO | None = sys.stderr) -> list[dict[str, Any]]:
     """Sync every repository; returns one outcome dict per repository (state-skipped included)."""
-    from .github_sync import sync_pull_request
+    from .github_sync import TRUSTED, OverridePolicy, sync_pull_request
 
     sync = sync_one or sync_pull_request
     state = FleetState(options.state_path)
@@ -109,9 +130,12 @@ def run_fleet(client: Any, entries: list[dict[str, str]], options: FleetOptions,
     def one(entry: dict[str, str]) -> dict[str, Any]:
         client.rate_limit_pause(options.rate_limit_floor)
         t0 = time.monotonic()
+        trusted = (entry.get(TRUST_KEY) == "true"
+                   or entry["repository"].lower() in options.trusted_templates)
+        overrides = TRUSTED if trusted else OverridePolicy(see=FLEET_TRUST_HINT)
         try:
             outcome = sync(client, entry["repository"], dry_run=options.dry_run,
-                           base_branch=entry.get("branch") or None)
+                           base_branch=entry.get("branch") or None, overrides=overrides)
         except MlgenError as exc:
             outcome = {"repository": entry["repository"], "status": "failed", "error": str(exc)}
         outcome["seconds"] = round(time.monotonic() - t0, 3)
@@ -161,7 +185,10 @@ def summary_table(outcomes: list[dict[str, Any]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     totals = ", ".join(f"{v} {k}" for k, v in summarize(outcomes).items())
-    return "\n".join(lines + [f"total: {totals}"])
+    notes = [f"{o['repository']}: {note}"
+             for o in sorted(outcomes, key=lambda o: str(o["repository"]))
+             for note in o.get("notes") or ()]
+    return "\n".join(lines + [f"total: {totals}"] + notes)
 
 
 # ---------------------------------------------------------------------- `mlgen sync --pr`
@@ -178,6 +205,7 @@ class RemoteRequest:
     conflict: str = "inline"
     restore: tuple[str, ...] | bool = ()
     templates: tuple[Path, ...] = ()
+    trusted_templates: frozenset[str] = frozenset()  # OWNER/NAME, lower case
     as_json: bool = False
     concurrency: int = 4
     state_path: Path | None = None
@@ -189,7 +217,7 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
     """Sync one repository or a fleet. Returns (exit code, stdout text, stderr text)."""
     from functools import partial
 
-    from .github_sync import sync_pull_request
+    from .github_sync import TRUSTED, OverridePolicy, sync_pull_request
     from .integrations.github import connect
 
     client = client or connect()
@@ -199,7 +227,8 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
         entries = [{**e, "branch": e.get("branch") or request.base or ""}
                    for e in read_fleet_file(request.fleet)]
         outcomes = run_fleet(client, entries, FleetOptions(
-            request.concurrency, request.dry_run, request.state_path, request.report_path), sync,
+            request.concurrency, request.dry_run, request.state_path, request.report_path,
+            trusted_templates=request.trusted_templates), sync,
             progress=sys.stderr)  # looked up now, not when the module was imported
         failed = [o for o in outcomes if o.get("status") == "failed"]
         out = (json.dumps({"summary": summarize(outcomes), "repositories": outcomes}, indent=2)
@@ -208,7 +237,9 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
     if not request.repository:
         raise UsageError("which GitHub repository? pass --repo OWNER/NAME")
     outcome = sync(client, request.repository, dry_run=request.dry_run,
-                   base_branch=request.base)
+                   base_branch=request.base,
+                   overrides=TRUSTED if request.repository.lower() in request.trusted_templates
+                   else OverridePolicy(see=CLI_TRUST_HINT))
     conflicts = list(outcome.get("conflicts") or ())
     code = 1 if conflicts else 0
     if request.as_json:
@@ -226,7 +257,7 @@ def _outcome_text(o: dict[str, Any]) -> str:
             "updated": f"updated pull request #{o.get('pr')} {o.get('url')}",
             "unchanged": f"pull request #{o.get('pr')} already holds these changes {o.get('url')}",
             }.get(status, status)
-    lines = [f"{o['repository']}: {head}"]
+    lines = [f"{o['repository']}: {head}"] + [f"note: {n}" for n in o.get("notes") or ()]
     for path, action in sorted((o.get("files") or {}).items()):
         lines.append(f"{action:>10}  {path}: {ACTIONS.get(action, action)}")
     return "\n".join(lines)

@@ -10,6 +10,12 @@ Every generated path whose blob SHA equals the fresh render, or the lock's last 
 text, is known without a download. An up-to-date repository costs those two requests; a
 changed one reads one more blob per hand-edited file only. Rendering runs locally from the
 repository's own spec (no network while rendering, as everywhere in mlgen).
+
+The repository's own template overrides (`templates:` in its spec) are rendered only when the
+operator trusts that repository for templates (an OverridePolicy, from the bot's
+--trust-templates, a fleet entry's `trust_templates: true` or sync's --trust-templates), never
+because the spec asks; ignored overrides are named in a note the PR body, the bot's comment and
+the dry-run output repeat. Every template renders in Jinja's sandbox either way.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import MlgenError
+from .errors import MlgenError, TemplateSandboxError
 from .lock import LOCK_PATH, Lock, TemplateSet, decode_text, encode_text, sha256_text
 from .render import Artifact
 
@@ -35,12 +41,38 @@ TITLE = "mlgen: update generated pipeline files"
 
 
 @dataclass(frozen=True)
+class OverridePolicy:
+    """May a remote render use the repository's own template overrides?
+
+    mlgen renders remote repositories with the organisation's token, so what the repository
+    supplies cannot decide this: the operator does, per repository. `reason` and `see` explain
+    an ignored override in the note (`see`: where the operator opts in; empty for none).
+    """
+
+    trusted: bool = False
+    reason: str = "repository not trusted for templates"
+    see: str = "--trust-templates"
+
+    def note(self, folder: str) -> str:
+        text = f"template overrides in {folder} ignored: {self.reason}"
+        return text + (f" (see {self.see})" if self.see else "")
+
+
+TRUSTED = OverridePolicy(trusted=True)
+# A fork's pull request is content from outside the organisation: whatever the trust setting
+# of the repository it targets, its overrides are never rendered.
+FORK = OverridePolicy(reason="the pull request comes from a fork, and a fork's overrides are "
+                      "never rendered; it is checked with the built-in templates", see="")
+
+
+@dataclass(frozen=True)
 class RemoteRender:
     """What mlgen generates for one spec text, with the fingerprints the lock records."""
 
     artifacts: tuple[Artifact, ...]
     templates: TemplateSet = field(default_factory=TemplateSet)
     spec_sha256: str = ""
+    notes: tuple[str, ...] = ()  # e.g. the overrides that were ignored, and why
 
 
 # A stand-in renderer (tests, benchmarks): spec text -> path -> bytes, or a full RemoteRender.
@@ -63,6 +95,7 @@ class RemotePlan:
     conflict_mode: str = "inline"
     downloaded: tuple[str, ...] = ()  # paths whose blobs had to be read
     snapshot: Snapshot | None = None  # what was read: base commit, sync branch, open PR
+    notes: tuple[str, ...] = ()  # the render's notes (ignored template overrides)
 
     @property
     def up_to_date(self) -> bool:
@@ -77,15 +110,22 @@ def render_remote(spec_text: str) -> dict[str, bytes]:
 
 def render_spec(spec_text: str, source: str, fetch: Callable[[str], bytes | None],
                 override_paths: Sequence[str] = (),
-                extra_templates: Sequence[Path] = ()) -> RemoteRender:
+                extra_templates: Sequence[Path] = (),
+                overrides: OverridePolicy = OverridePolicy()) -> RemoteRender:
     """Render with the real renderer in a scratch folder holding the repository's template
-    overrides (`templates:` in the spec), fetched with `fetch(path)` from `override_paths`."""
+    overrides (`templates:` in the spec), fetched with `fetch(path)` from `override_paths`
+    when `overrides` trusts them; otherwise with the built-in templates (plus the operator's
+    `extra_templates` and MLGEN_TEMPLATES) and a note saying the overrides were ignored."""
     from .lock import template_set
     from .project import render_artifacts
     from .render import BUILTIN_TEMPLATES
     from .spec_loader import parse_spec
 
     spec = parse_spec(spec_text, source)
+    notes: tuple[str, ...] = ()
+    if spec.templates and not overrides.trusted:
+        notes = (overrides.note(spec.templates),)
+        spec = spec.model_copy(update={"templates": None})
     with tempfile.TemporaryDirectory(prefix="mlgen-remote-") as tmp:
         root = Path(tmp)
         if spec.templates:
@@ -100,9 +140,22 @@ def render_spec(spec_text: str, source: str, fetch: Callable[[str], bytes | None
                     (root / path).parent.mkdir(parents=True, exist_ok=True)
                     (root / path).write_bytes(data)
         used: dict[str, str] = {}
-        artifacts = render_artifacts(spec, root, (), extra_templates, used_templates=used)
+        try:
+            artifacts = render_artifacts(spec, root, (), extra_templates, used_templates=used)
+        except TemplateSandboxError as exc:
+            raise _in_repository(exc, root, source) from None
         templates = template_set(used, BUILTIN_TEMPLATES, root)
-    return RemoteRender(tuple(artifacts), templates, sha256_text(spec_text))
+    return RemoteRender(tuple(artifacts), templates, sha256_text(spec_text), notes)
+
+
+def _in_repository(exc: TemplateSandboxError, root: Path, source: str) -> TemplateSandboxError:
+    """Name a template fetched into the scratch folder as OWNER/NAME:path, not /tmp/..."""
+    try:
+        rel = Path(exc.file).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return exc
+    repository = source.rsplit(":", 1)[0] if ":" in source else source
+    return exc.relocated(f"{repository}:{rel}")
 
 
 def _adapt(result: RemoteRender | dict[str, bytes], spec_text: str) -> RemoteRender:
@@ -175,7 +228,8 @@ def _matches_render(tree: RepoTree, rendered: RemoteRender) -> bool:
 def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
                 render: Render | None = None, *, conflict: str = "inline",
                 restore: Collection[str] | bool = (),
-                extra_templates: Sequence[Path] = ()) -> RemotePlan:
+                extra_templates: Sequence[Path] = (),
+                overrides: OverridePolicy = OverridePolicy()) -> RemotePlan:
     """Read the snapshot (one GraphQL query) and the tree (one REST read by SHA), render, and
     plan the sync as `mlgen sync` would. `ref`: "HEAD" (default branch), a branch or a SHA."""
     from .integrations.github import SYNC_BRANCH, read_blob, read_tree
@@ -204,12 +258,14 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
         def fetch(path: str) -> bytes | None:
             sha = tree.blob_sha(path)
             return read_blob(client, repo, sha) if sha else None
-        rendered = render_spec(spec_text, source, fetch, sorted(tree.entries), extra_templates)
+        rendered = render_spec(spec_text, source, fetch, sorted(tree.entries), extra_templates,
+                               overrides)
     else:
         rendered = _adapt(render(spec_text), spec_text)
     default_branch = _default_branch(spec_text, source)
     common: dict[str, Any] = {"default_branch": default_branch, "conflict_mode": conflict,
-                              "templates": rendered.templates, "snapshot": snap}
+                              "templates": rendered.templates, "snapshot": snap,
+                              "notes": rendered.notes}
     if _matches_render(tree, rendered):
         return RemotePlan(repository, tree.sha, unchanged=len(rendered.artifacts), **common)
     lock_data = file_bytes(LOCK_PATH)
@@ -266,6 +322,7 @@ def pr_body(plan: RemotePlan) -> str:
               f"`{LOCK_PATH}` says mlgen generated last)."), "",
              f"- Generator: mlgen {__version__}",
              f"- Templates: {_templates_line(plan.templates)}"]
+    lines += [f"- {note}" for note in plan.notes]
     if plan.previous_templates is not None:
         lines.append(f"- Last sync: mlgen {plan.previous_mlgen or '?'}, templates "
                      f"{_templates_line(plan.previous_templates)}")
@@ -298,15 +355,18 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
                       render: Render | None = None, conflict: str = "inline",
                       restore: Collection[str] | bool = (),
                       extra_templates: Sequence[Path] = (), title: str = TITLE,
-                      base_branch: str | None = None) -> dict[str, Any]:
+                      base_branch: str | None = None,
+                      overrides: OverridePolicy = OverridePolicy()) -> dict[str, Any]:
     """`mlgen sync --pr` for one repository. Returns a JSON-able outcome."""
     from .integrations.github_publish import open_or_update_sync_pr, pull_holding
 
     plan = plan_remote(client, repository, base_branch or "HEAD", render, conflict=conflict,
-                       restore=restore, extra_templates=extra_templates)
+                       restore=restore, extra_templates=extra_templates, overrides=overrides)
     outcome: dict[str, Any] = {"repository": repository, "changed": sorted(plan.changes),
                                "conflicts": list(plan.conflicts),
                                "files": {p: a for p, a in plan.actions}}
+    if plan.notes:
+        outcome["notes"] = list(plan.notes)
     if plan.up_to_date:
         return {**outcome, "status": "up-to-date"}
     if dry_run:

@@ -15,11 +15,13 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 import jinja2
+import jinja2.sandbox
 
 from . import DISTRIBUTION, __version__, requirement
+from .errors import TemplateSandboxError
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 try:  # installed layout: templates ship inside the package as mlgen/templates
@@ -43,10 +45,47 @@ class Artifact:
     target: str = ""
 
 
+class SandboxedTemplates(jinja2.sandbox.SandboxedEnvironment):
+    """Every mlgen template renders here: override folders come from repositories that the bot
+    and fleet sync act on with an organisation's token, so a template must be unable to reach
+    Python internals (`''.__class__`, `cycler.__init__.__globals__`, ...).
+
+    Not the ImmutableSandboxedEnvironment: the built-in Kubernetes macros build their lines
+    with `lines.append(...)`, and overrides copied from them do too. Mutating a list the
+    template made itself runs no code, so the plain sandbox is enough.
+    """
+
+    def handle_exception(self, source: str | None = None) -> NoReturn:
+        # Jinja calls this from Template.render with the error raised inside the template;
+        # the traceback it rewrites points at template lines, which the message names.
+        try:
+            super().handle_exception(source)
+        except jinja2.exceptions.SecurityError as exc:
+            raise _sandbox_error(exc) from None
+        except OverflowError as exc:
+            if "sandbox" not in str(exc):  # only the sandbox's own range() limit is ours
+                raise
+            raise _sandbox_error(exc) from None
+
+
+def _sandbox_error(exc: BaseException) -> TemplateSandboxError:
+    """The error naming the innermost template line the traceback went through."""
+    file, line = "template", 0
+    tb = exc.__traceback__
+    while tb is not None:
+        # Jinja rewrites template frames into frames whose globals hold the exception.
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            file, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+    return TemplateSandboxError(os.path.normpath(file) if file != "template" else file, line,
+                                str(exc))
+
+
 def make_environment(overrides: Iterable[Path] = ()) -> jinja2.Environment:
-    """Templates from override folders (first wins) layered over the built-in ones."""
+    """Templates from override folders (first wins) layered over the built-in ones, rendered
+    in the sandbox (see SandboxedTemplates)."""
     search = [str(p) for p in overrides] + [str(BUILTIN_TEMPLATES)]
-    env = jinja2.Environment(
+    env = SandboxedTemplates(
         loader=jinja2.FileSystemLoader(search),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -91,7 +130,12 @@ def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
         return None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         return None
-    options = (jinja2.__version__, env.block_start_string, env.block_end_string,
+    # The environment's class is part of it: a sandboxed environment compiles attribute
+    # access and calls into checked ones, and must never load code compiled without them.
+    kind = (f"{type(env).__module__}.{type(env).__qualname__}", env.sandboxed,
+            sorted(getattr(env, "intercepted_binops", ())),
+            sorted(getattr(env, "intercepted_unops", ())))
+    options = (kind, jinja2.__version__, env.block_start_string, env.block_end_string,
                env.variable_start_string, env.variable_end_string, env.comment_start_string,
                env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
                env.trim_blocks, env.lstrip_blocks, env.newline_sequence,

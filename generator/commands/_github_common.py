@@ -1,7 +1,9 @@
-"""What the GitHub commands share: which repository they act on."""
+"""What the GitHub commands share: which repository they act on, which ones are trusted."""
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UsageError
@@ -21,3 +23,20 @@ def resolve_repository(explicit: str | None, folder: Path) -> str:
             return spec.ci.github.repository
     raise UsageError("which GitHub repository? pass --repo OWNER/NAME, set GITHUB_REPOSITORY, "
                      "or set ci.github.repository in mlgen.yaml")
+
+
+_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+
+
+def trusted_repositories(values: Iterable[str], option: str) -> frozenset[str]:
+    """The OWNER/NAME values of a --trust-templates style option, lower case (GitHub names
+    are case-insensitive); commas and whitespace separate several in one value."""
+    out = set()
+    for value in values:
+        for name in re.split(r"[\s,]+", value.strip()):
+            if not name:
+                continue
+            if not _REPOSITORY.fullmatch(name):
+                raise UsageError(f"{option} {name!r}: expected OWNER/NAME")
+            out.add(name.lower())
+    return frozenset(out)

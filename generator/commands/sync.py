@@ -41,6 +41,10 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 @click.option("--fleet", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               default=None, metavar="FILE", help="With --pr: every repository in FILE (a YAML "
               "or JSON list of OWNER/NAME, or org: and topic:).")
+@click.option("--trust-templates", "trust_templates", multiple=True, metavar="OWNER/NAME",
+              help="With --pr: render this repository's own template overrides (its "
+                   "'templates:' folder, sandboxed); repeatable. Without it they are ignored, "
+                   "and the output says so.")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="With --fleet: repositories synced at once.")
 @click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -51,7 +55,7 @@ from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
             restore: tuple[str, ...], restore_all: bool, templates: tuple[Path, ...],
             as_json: bool, rebuild_lock: bool, pr: bool, repo: str | None, base: str | None,
-            fleet: Path | None, concurrency: int,
+            fleet: Path | None, trust_templates: tuple[str, ...], concurrency: int,
             state_path: Path | None, report_path: Path | None) -> int:
     """Re-render from mlgen.yaml and update the files, merging your edits three ways.
 
@@ -61,7 +65,8 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
     on GitHub: one commit on branch mlgen/sync and one pull request per repository.
     """
     if rebuild_lock:
-        clashing = [flag for flag, given in (("--pr", pr or fleet or repo or base),
+        remote = pr or fleet or repo or base or trust_templates
+        clashing = [flag for flag, given in (("--pr", remote),
                                              ("--diff", show_diff),
                                              ("--restore", restore or restore_all),
                                              ("--conflict", conflict != "inline")) if given]
@@ -69,18 +74,20 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
             raise UsageError(f"--rebuild-lock writes only the local lock; it does not go with "
                              f"{', '.join(clashing)}")
         return _rebuild_lock(project_dir(ctx), templates, dry_run, as_json)
-    if pr or fleet or repo or base:
+    if pr or fleet or repo or base or trust_templates:
         from ..github_fleet import RemoteRequest, run_remote_sync
-        from ._github_common import resolve_repository
+        from ._github_common import resolve_repository, trusted_repositories
 
         if not pr:
-            raise UsageError("--repo, --base and --fleet sync GitHub repositories: add --pr")
+            raise UsageError("--repo, --base, --fleet and --trust-templates sync GitHub "
+                             "repositories: add --pr")
         if show_diff:
             raise UsageError("--diff reads local files; with --pr use --dry-run --json")
         code, out, err = run_remote_sync(RemoteRequest(
             repository=None if fleet else resolve_repository(repo, project_dir(ctx)),
             fleet=fleet, base=base, dry_run=dry_run, conflict=conflict,
             restore=True if restore_all else tuple(restore), templates=templates,
+            trusted_templates=trusted_repositories(trust_templates, "--trust-templates"),
             as_json=as_json, concurrency=concurrency, state_path=state_path,
             report_path=report_path))
         if out:

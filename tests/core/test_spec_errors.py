@@ -15,8 +15,8 @@ GOOD = SKETCH.read_text()
 CASES = [
     ("invalid-yaml", ("owner: retail-risk-ml", "owner: [unclosed"), "", "invalid YAML"),
     ("wrong-type", ("  port: 8080", "  port: eighty"), "serve.port", "valid integer"),
-    ("unknown-key", ("  replicas: 3", "  replicas: 3\n  sidecar: true"), "serve.sidecar", "unknown key"),
-    ("misspelled-key", ("  replicas: 3", "  replicaz: 3"), "serve.replicaz", "did you mean 'replicas'"),
+    ("unknown-key", ("  port: 8080", "  port: 8080\n  sidecar: true"), "serve.sidecar", "unknown key"),
+    ("misspelled-key", ("  port: 8080", "  prot: 8080"), "serve.prot", "did you mean 'port'"),
     ("name-not-dns", ("name: credit-risk", "name: Credit_Risk"), "name", "DNS-1123"),
     ("invalid-cron", ('schedule: "0 */6 * * *"', 'schedule: "0 */6 * *"'), "drift.schedule", "5 fields"),
     ("cron-out-of-range", ('schedule: "0 */6 * * *"', 'schedule: "61 * * * *"'), "drift.schedule", "outside 0-59"),
@@ -56,11 +56,11 @@ def test_bad_spec_exits_2_names_key_and_line_writes_nothing(case: tuple, tmp_pat
 
 
 def test_error_line_points_at_the_offending_key() -> None:
-    text = GOOD.replace("  replicas: 3", "  replicaz: 3")
-    line = text.splitlines().index("  replicaz: 3") + 1
+    text = GOOD.replace("  port: 8080", "  prot: 8080")
+    line = text.splitlines().index("  prot: 8080") + 1
     with pytest.raises(Exception) as info:
         parse_spec(text, "mlgen.yaml")
-    assert f"mlgen.yaml:{line}:3: serve.replicaz:" in str(info.value)
+    assert f"mlgen.yaml:{line}:3: serve.prot:" in str(info.value)
 
 
 def test_missing_spec_file(tmp_path: Path) -> None:
@@ -76,9 +76,10 @@ def _line_of(text: str, fragment: str) -> int:
 
 def test_replicas_under_autoscaling_are_warned_about_with_file_line_and_key(tmp_path: Path) -> None:
     """serve.replicas (and an overlay's replicas) do nothing while the HPA owns the count: the
-    spec used to accept them silently. A warning, not an error: the credit-risk example sets
-    `replicas: 3` beside autoscaling, and renders fine."""
-    text = GOOD.replace("    prod:\n", "    prod:\n      replicas: 5\n", 1)
+    spec used to accept them silently. A warning, not an error: a spec that sets both renders
+    fine (the count is simply the HPA's)."""
+    text = GOOD.replace("  port: 8080\n", "  port: 8080\n  replicas: 3\n", 1)
+    text = text.replace("    prod:\n", "    prod:\n      replicas: 5\n", 1)
     (tmp_path / "mlgen.yaml").write_text(text)
     result = run_mlgen("-C", str(tmp_path), "render")
     assert result.returncode == 0, result.stderr
@@ -98,7 +99,7 @@ def test_replicas_under_autoscaling_are_warned_about_with_file_line_and_key(tmp_
 
 @pytest.mark.parametrize("change", [
     ("  autoscaling: {min: 3,", "  autoscaling: {enabled: false, min: 3,"),  # replicas are used
-    ("  replicas: 3\n", ""),  # nothing set explicitly
+    ("", ""),  # nothing set explicitly (the example)
 ])
 def test_no_replicas_warning_when_they_take_effect_or_are_not_set(change: tuple[str, str]) -> None:
     warned: list[object] = []

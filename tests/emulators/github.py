@@ -37,6 +37,12 @@ Administration and inspection live under /_emulator/ (no auth):
   POST /_emulator/reset        zero the counters and forget recorded deliveries
   POST /_emulator/repos        {"full_name", "files": {path: text}, "default_branch", "topics",
                                 "permissions": {login: "admin"|"write"|"read"}}
+  POST /_emulator/forks        {"parent": "OWNER/NAME", "full_name"}: fork it (a copy of its
+                                branches, owned by the fork's owner; the default token may
+                                read it, not write). A pull request from a fork names its head
+                                "FORK_OWNER:branch"; its head commit is fetched into the base
+                                repository as refs/pull/N/head, as GitHub does, and a push to the
+                                fork's branch fires `synchronize` on the base repository.
   POST /_emulator/users        {"login", "token"}
   POST /_emulator/faults       {"latency_ms", "fail_5xx": n, "secondary_limit": n,
                                 "retry_after": s, "rate_limit_remaining": n, "match": regex}
@@ -265,6 +271,7 @@ class Repo:
     comments: list[dict[str, Any]] = field(default_factory=list)
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    parent: str | None = None  # full name of the repository this one is a fork of
 
     @property
     def full_name(self) -> str:
@@ -306,6 +313,25 @@ class State:
             self.repos[full_name.lower()] = repo
         return repo
 
+    def add_fork(self, parent: str, full_name: str) -> Repo:
+        """Fork `parent` as `full_name`: its branches copied, owned by the fork's owner."""
+        source = self.repo(*parent.split("/"))
+        owner, name = full_name.split("/")
+        git = GitRepo.init(self.root / owner / f"{name}.git", source.default_branch)
+        git.git("fetch", "-q", str(source.git.path), "+refs/heads/*:refs/heads/*")
+        git.git("update-server-info")
+        repo = Repo(next(self.ids), owner, name, git, source.default_branch, [],
+                    {owner: "admin", DEFAULT_LOGIN: "read"}, parent=source.full_name)
+        with self.lock:
+            self.repos[full_name.lower()] = repo
+        return repo
+
+    def head_repo(self, base: Repo, pull: dict[str, Any]) -> Repo:
+        """The repository a pull request's head branch lives in (a fork, or the base)."""
+        if pull.get("head_repo"):
+            return self.repos.get(pull["head_repo"].lower(), base)
+        return base
+
     def repo(self, owner: str, name: str) -> Repo:
         repo = self.repos.get(f"{owner}/{name}".lower())
         if repo is None:
@@ -317,6 +343,7 @@ class State:
             return {
                 "repos": {
                     r.full_name: {"path": str(r.git.path), "default_branch": r.default_branch,
+                                  "parent": r.parent,
                                   "refs": r.git.refs(), "pulls": [
                                       {k: p[k] for k in ("number", "state", "title", "head_ref",
                                                          "base_ref")} for p in r.pulls],
@@ -363,7 +390,8 @@ class Shapes:
         url = f"{self.api}/repos/{r.full_name}"
         body: dict[str, Any] = {
             "id": r.id, "node_id": f"R_{r.id}", "name": r.name, "full_name": r.full_name,
-            "owner": self.user(r.owner, "Organization"), "private": True, "fork": False,
+            "owner": self.user(r.owner, "User" if r.parent else "Organization"),
+            "private": True, "fork": r.parent is not None,
             "description": None, "url": url, "html_url": f"{url}/html",
             "clone_url": f"{self.api}/git/{r.full_name}.git",
             "git_url": f"git://emulator/{r.full_name}.git",
@@ -379,6 +407,13 @@ class Shapes:
             "updated_at": r.created_at, "visibility": "private",
         }
         body.update({f"{k}_url": f"{url}/{k}" for k in REPO_URLS})
+        if full and r.parent:  # full-repository: the fork's parent and its network's root
+            parent = self.s.repos[r.parent.lower()]
+            source = parent
+            while source.parent:
+                source = self.s.repos[source.parent.lower()]
+            body.update(parent=self.repo(parent, full=False),
+                        source=self.repo(source, full=False))
         return body
 
     def ref(self, r: Repo, ref: str, sha: str) -> dict[str, Any]:
@@ -412,7 +447,8 @@ class Shapes:
     def pull(self, r: Repo, p: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.api}/repos/{r.full_name}"
         purl = f"{url}/pulls/{p['number']}"
-        head_sha = r.git.resolve(f"refs/heads/{p['head_ref']}") or p["head_sha"]
+        head_repo = self.s.head_repo(r, p)
+        head_sha = head_repo.git.resolve(f"refs/heads/{p['head_ref']}") or p["head_sha"]
         base_sha = r.git.resolve(f"refs/heads/{p['base_ref']}") or ""
         files = r.git.changed_files(base_sha, head_sha) if base_sha and head_sha else []
         links = {"self": purl, "html": self.pull_html_url(r, p["number"]), "issue": f"{url}/issues/{p['number']}",
@@ -421,9 +457,10 @@ class Shapes:
                  "review_comment": f"{url}/pulls/comments{{/number}}",
                  "commits": f"{purl}/commits", "statuses": f"{url}/statuses/{head_sha}"}
 
-        def side(ref: str, sha: str) -> dict[str, Any]:
-            return {"label": f"{r.owner}:{ref}", "ref": ref, "sha": sha,
-                    "user": self.user(r.owner, "Organization"), "repo": self.repo(r)}
+        def side(ref: str, sha: str, repo: Repo = r) -> dict[str, Any]:
+            return {"label": f"{repo.owner}:{ref}", "ref": ref, "sha": sha,
+                    "user": self.user(repo.owner, "User" if repo.parent else "Organization"),
+                    "repo": self.repo(repo, full=False)}
 
         return {
             "url": purl, "id": p["id"], "node_id": f"PR_{p['id']}",
@@ -439,7 +476,8 @@ class Shapes:
             "assignee": None, "assignees": [], "requested_reviewers": [], "requested_teams": [],
             "created_at": p["created_at"], "updated_at": p["updated_at"],
             "closed_at": p.get("closed_at"), "merged_at": None, "merge_commit_sha": None,
-            "head": side(p["head_ref"], head_sha), "base": side(p["base_ref"], base_sha),
+            "head": side(p["head_ref"], head_sha, head_repo),
+            "base": side(p["base_ref"], base_sha),
             "_links": {k: {"href": v} for k, v in links.items()},
             "author_association": "MEMBER", "auto_merge": None, "draft": p.get("draft", False),
             "merged": False, "mergeable": True, "rebaseable": True, "mergeable_state": "clean",
@@ -760,7 +798,8 @@ class Api:
                 raise ApiError(422, "Reference does not exist")
             repo.git.update_ref(ref, None)
         for p in repo.pulls:
-            if p["state"] == "open" and f"refs/heads/{p['head_ref']}" == ref:
+            if p["state"] == "open" and f"refs/heads/{p['head_ref']}" == ref \
+                    and not p.get("head_repo"):
                 p.update(state="closed", closed_at=_now())
         return 204, None
 
@@ -778,25 +817,30 @@ class Api:
         base = req.params.get("base")
         found = [p for p in repo.pulls
                  if (state == "all" or p["state"] == state)
-                 and (not head or f"{repo.owner}:{p['head_ref']}".lower() == head.lower())
+                 and (not head or f"{self.s.head_repo(repo, p).owner}:{p['head_ref']}".lower()
+                      == head.lower())
                  and (not base or p["base_ref"] == base)]
         found.sort(key=lambda p: -p["number"])
         return 200, self._page(req, [self.shape.pull(repo, p) for p in found])
 
     def create_pull(self, req: Request) -> tuple[int, Any]:
         repo = self._repo(req)
-        self._writable(req, repo)
+        head_owner, _, head = str((req.body or {}).get("head", "")).rpartition(":")
+        from_fork = bool(head_owner) and head_owner.lower() != repo.owner.lower()
+        # A fork's pull request is opened by who may push to the fork, not to the base.
+        self._writable(req, self._fork_of(repo, head_owner) if from_fork else repo)
         self._need(req.body, "head", "base")
-        head = req.body["head"].split(":", 1)[-1]
         base = req.body["base"]
-        head_sha = repo.git.resolve(f"refs/heads/{head}")
+        head_repo = self._fork_of(repo, head_owner) if from_fork else repo
+        head_sha = head_repo.git.resolve(f"refs/heads/{head}")
         if not head_sha or not repo.git.resolve(f"refs/heads/{base}"):
             raise ApiError(422, "Validation Failed", errors=[
                 {"resource": "PullRequest", "field": "head" if not head_sha else "base",
                  "code": "invalid"}])
         with self.s.lock:
             for p in repo.pulls:
-                if p["state"] == "open" and p["head_ref"] == head and p["base_ref"] == base:
+                if p["state"] == "open" and p["head_ref"] == head and p["base_ref"] == base \
+                        and self.s.head_repo(repo, p) is head_repo:
                     raise ApiError(422, "Validation Failed", errors=[{
                         "resource": "PullRequest", "code": "custom",
                         "message": f"A pull request already exists for {repo.owner}:{head}."}])
@@ -808,11 +852,29 @@ class Api:
                     "head_ref": head, "base_ref": base, "head_sha": head_sha,
                     "user": req.login, "created_at": now, "updated_at": now,
                     "draft": bool(req.body.get("draft"))}
+            if head_repo is not repo:
+                pull["head_repo"] = head_repo.full_name
+                self._fetch_pull_head(repo, pull)
             repo.pulls.append(pull)
         body = self.shape.pull(repo, pull)
         self.s_deliver(repo, "pull_request", {"action": "opened", "number": number,
                                               "pull_request": body}, req.login or "")
         return 201, body
+
+    def _fork_of(self, repo: Repo, owner: str) -> Repo:
+        """The fork of `repo` that `owner` owns (the head of a cross-repository PR)."""
+        for r in self.s.repos.values():
+            if r.parent == repo.full_name and r.owner.lower() == owner.lower():
+                return r
+        raise ApiError(422, "Validation Failed", errors=[
+            {"resource": "PullRequest", "field": "head", "code": "invalid"}])
+
+    def _fetch_pull_head(self, repo: Repo, pull: dict[str, Any]) -> None:
+        """GitHub keeps a fork PR's head in the base repository as refs/pull/N/head."""
+        fork = self.s.head_repo(repo, pull)
+        repo.git.git("fetch", "-q", str(fork.git.path),
+                     f"+{pull['head_sha']}:refs/pull/{pull['number']}/head")
+        repo.git.git("update-server-info")
 
     def get_pull(self, req: Request) -> tuple[int, Any]:
         repo = self._repo(req)
@@ -840,7 +902,8 @@ class Api:
     def list_pull_files(self, req: Request) -> tuple[int, Any]:
         repo = self._repo(req)
         pull = self._pull(repo, req.match["number"])
-        head = repo.git.resolve(f"refs/heads/{pull['head_ref']}") or pull["head_sha"]
+        head = (self.s.head_repo(repo, pull).git.resolve(f"refs/heads/{pull['head_ref']}")
+                or pull["head_sha"])
         base = repo.git.resolve(f"refs/heads/{pull['base_ref']}") or head
         url = f"{self.shape.api}/repos/{repo.full_name}"
         files = []
@@ -959,12 +1022,18 @@ class Api:
         return {"url": f"{url}/reactions", "total_count": 0, **{k: 0 for k in keys}}
 
     def _after_push(self, repo: Repo, ref: str, old: str | None, new: str, login: str) -> None:
-        for p in repo.pulls:
-            if p["state"] == "open" and f"refs/heads/{p['head_ref']}" == ref:
-                p["updated_at"] = _now()
-                self.s_deliver(repo, "pull_request", {
-                    "action": "synchronize", "number": p["number"], "before": old or ZERO_SHA,
-                    "after": new, "pull_request": self.shape.pull(repo, p)}, login)
+        for base in list(self.s.repos.values()):
+            for p in base.pulls:
+                if p["state"] == "open" and f"refs/heads/{p['head_ref']}" == ref \
+                        and self.s.head_repo(base, p) is repo:
+                    p["updated_at"] = _now()
+                    if base is not repo:  # a fork's branch moved: so does refs/pull/N/head
+                        p["head_sha"] = new
+                        self._fetch_pull_head(base, p)
+                    self.s_deliver(base, "pull_request", {
+                        "action": "synchronize", "number": p["number"],
+                        "before": old or ZERO_SHA, "after": new,
+                        "pull_request": self.shape.pull(base, p)}, login)
 
     def webhook_payload(self, repo: Repo, payload: dict[str, Any], sender: str) -> dict[str, Any]:
         payload = dict(payload)
@@ -1163,6 +1232,9 @@ class _Handler(BaseHTTPRequestHandler):
                                   body.get("default_branch", "main"), body.get("topics"),
                                   body.get("permissions"))
             self._send(201, {"full_name": repo.full_name, "path": str(repo.git.path)})
+        elif self.command == "POST" and op == "forks":
+            repo = state.add_fork(body["parent"], body["full_name"])
+            self._send(201, {"full_name": repo.full_name, "path": str(repo.git.path)})
         elif self.command == "POST" and op == "users":
             state.tokens[body["token"]] = body["login"]
             self._send(201, {"login": body["login"]})
@@ -1237,6 +1309,9 @@ class Emulator:
     def add_repo(self, full_name: str, files: dict[str, str | bytes] | None = None,
                  **kw: Any) -> Repo:
         return self.state.add_repo(full_name, files, **kw)
+
+    def add_fork(self, parent: str, full_name: str) -> Repo:
+        return self.state.add_fork(parent, full_name)
 
     def add_user(self, login: str, token: str) -> None:
         self.state.tokens[token] = login

@@ -222,6 +222,7 @@ class GraphQLNodes:
         with self.shape.s.lock:
             pulls = sorted((p for p in self.repo.pulls
                             if prefix == "refs/heads/" and p["head_ref"] == branch
+                            and not p.get("head_repo")  # a fork's branch is not this one
                             and self._pull_state(p) in states
                             and args.get("headRefName") in (None, branch)
                             and args.get("baseRefName") in (None, p["base_ref"])),
@@ -241,7 +242,9 @@ class GraphQLNodes:
                 "url": self.shape.pull_html_url(self.repo, p["number"]), "title": p["title"],
                 "body": p["body"] or "", "baseRefName": p["base_ref"],
                 "headRefName": p["head_ref"],
-                "headRefOid": self.refs().get(f"refs/heads/{p['head_ref']}") or p["head_sha"],
+                "headRefOid": (None if p.get("head_repo")  # a fork's head: kept in head_sha
+                               else self.refs().get(f"refs/heads/{p['head_ref']}"))
+                              or p["head_sha"],
                 "state": self._pull_state(p), "author": author}
 
 
