@@ -30,9 +30,9 @@ from typing import Any, Self
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlgen.github_fleet import FleetOptions, run_fleet, summary_table
-from mlgen.github_sync import render_remote, sync_pull_request, synced_files
-from mlgen.integrations import github as gh
+from mlgen.integrations.github import client as gh
+from mlgen.publish.github.fleet import FleetOptions, run_fleet, summary_table
+from mlgen.publish.github.sync_pr import render_remote, sync_pull_request, synced_files
 
 from tests.emulators.github import DEFAULT_TOKEN
 

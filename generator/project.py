@@ -48,7 +48,7 @@ def render_artifacts(spec: Spec, project_dir: Path, only: Iterable[str] = (),
         raise UsageError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     env = make_environment(template_dirs(spec, project_dir, extra_templates))
     if used_templates is not None:
-        from .lock import RecordingLoader
+        from .sync.lock import RecordingLoader
 
         env.loader = RecordingLoader(env.loader, used_templates)
     artifacts: dict[str, Artifact] = {}

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .lock import Lock, LockEntry, TemplateSet, decode_text, sha256_text
 from .render import Artifact
+from .sync.lock import Lock, LockEntry, TemplateSet, decode_text, sha256_text
 
 REBUILD_STATUSES = {
     "generated": "matches the render: recorded as generated",
@@ -42,7 +42,7 @@ class RebuiltFile:
 def rebuild_lock(rendered: Sequence[Artifact], read_current: Callable[[str], bytes | None],
                  read_mode: Callable[[str], int | None], *, templates: TemplateSet,
                  spec_sha256: str) -> tuple[Lock, list[RebuiltFile]]:
-    from .merge import has_conflict_markers
+    from .sync.merge import has_conflict_markers
 
     entries: dict[str, LockEntry] = {}
     report: list[RebuiltFile] = []

@@ -1,4 +1,4 @@
-"""`mlgen bot serve`: run the GitHub webhook receiver (see mlgen.bot)."""
+"""`mlgen bot serve`: run the GitHub webhook receiver (see mlgen.publish.github.bot)."""
 from __future__ import annotations
 
 import logging
@@ -35,8 +35,8 @@ def serve(host: str, port: int, db_path: Path, max_body: int,
           trust_templates: tuple[str, ...]) -> int:
     """Receive webhooks. The secret comes from MLGEN_WEBHOOK_SECRET, the token as for every
     GitHub command (GITHUB_TOKEN or a GitHub App, GITHUB_API_URL)."""
-    from ..bot import Bot, BotConfig, github_handler
-    from ..integrations import github as gh
+    from ..integrations.github import client as gh
+    from ..publish.github.bot import Bot, BotConfig, github_handler
     from ._github_common import trusted_repositories
 
     secret = os.environ.get("MLGEN_WEBHOOK_SECRET", "")

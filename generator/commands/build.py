@@ -40,7 +40,7 @@ def git_revision(folder: Path) -> str | None:
 
 def plan_build(project: Path, extra_tags: tuple[str, ...], build_args: tuple[str, ...]) -> BuildPlan:
     """Tags, build arguments and the Dockerfile for the project: nothing touches the engine."""
-    from ..integrations.docker_image import split_reference
+    from ..integrations.docker import split_reference
     from ..project import load_project
 
     spec = load_project(project)
@@ -122,7 +122,7 @@ def command(ctx: click.Context, tags: tuple[str, ...], ca_bundle: Path | None,
             wheels: tuple[Path, ...], build_args: tuple[str, ...], no_cache: bool, pull: bool,
             as_json: bool, quiet: bool) -> int:
     """Build the model image from the generated Dockerfile (Docker or podman via DOCKER_HOST)."""
-    from ..integrations.docker_image import BuildRequest, build_image, connect
+    from ..integrations.docker import BuildRequest, build_image, connect
 
     project = project_dir(ctx)
     plan = plan_build(project, tags, build_args)

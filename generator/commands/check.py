@@ -24,8 +24,8 @@ def command(ctx: click.Context, templates: tuple[Path, ...], as_json: bool, quie
 
     FILES (ignored) lets pre-commit pass the staged file names; the whole project is checked.
     """
-    from ..freshness import CHECK_STATUSES, check_plan
-    from ..sync import plan_project
+    from ..sync.check import CHECK_STATUSES, check_plan
+    from ..sync.local import plan_project
 
     root = project_dir(ctx)
     plan = plan_project(root, templates)

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..cli import project_dir
-from ..pr_report import REPORT_MARKER, ReportInputs, compose_report
+from ..publish.github.report import REPORT_MARKER, ReportInputs, compose_report
 from ._github_common import resolve_repository
 
 
@@ -45,7 +45,7 @@ def command(ctx: click.Context, pr_number: int, repo: str | None, sync_status: s
     if dry_run:
         click.echo(body, nl=False)
         return 0
-    from ..integrations import github as gh
+    from ..integrations.github import client as gh
 
     repository = resolve_repository(repo, folder)
     client = gh.connect()

@@ -37,7 +37,7 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
 def dispatch(ctx: click.Context, workflow: str, ref: str | None, fields: tuple[str, ...],
              repo: str | None) -> int:
     """Trigger WORKFLOW with workflow_dispatch and inputs."""
-    from ..integrations import github as gh
+    from ..integrations.github import client as gh
 
     folder = project_dir(ctx)
     repository = resolve_repository(repo, folder)

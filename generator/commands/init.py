@@ -12,7 +12,7 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..render import Artifact
-    from ..writer import FileWrite
+    from ..sync.writer import FileWrite
 
 # Starting features per task; the scaffold's synthetic data generator produces exactly these.
 STARTERS = {
@@ -94,12 +94,12 @@ def init_project(root: Path, answers: dict[str, str], force: bool = False,
 def create_project(root: Path, spec_text: str, force: bool = False,
                    extra_templates: tuple[Path, ...] = ()) -> list[str]:
     """Write mlgen.yaml, the starter project and every pipeline file, all or nothing."""
-    from ..commands.schema import schema_text
     from ..project import render_artifacts, template_dirs
     from ..render import make_environment
     from ..scaffold import scaffold_artifacts
     from ..spec_loader import SPEC_FILENAME, parse_spec
-    from ..writer import FileWrite, write_files
+    from ..sync.writer import FileWrite, write_files
+    from .schema import schema_text
 
     spec = parse_spec(spec_text, str(root / SPEC_FILENAME))
     env = make_environment(template_dirs(spec, root, extra_templates))
@@ -123,10 +123,10 @@ def create_project(root: Path, spec_text: str, force: bool = False,
 
 def _lock_write(root: Path, rendered: list[Artifact], used: dict[str, str],
                 spec_text: str) -> FileWrite:
-    from ..lock import LOCK_PATH, sha256_text, template_set
     from ..render import BUILTIN_TEMPLATES
-    from ..sync import lock_after_render
-    from ..writer import FileWrite
+    from ..sync.lock import LOCK_PATH, sha256_text, template_set
+    from ..sync.plan import lock_after_render
+    from ..sync.writer import FileWrite
 
     lock = lock_after_render(None, rendered, template_set(used, BUILTIN_TEMPLATES, root),
                              sha256_text(spec_text.replace("\r\n", "\n")))

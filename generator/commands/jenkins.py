@@ -1,7 +1,7 @@
 """`mlgen jenkins plan|apply|prune|trigger`: register model jobs on a Jenkins controller.
 
-Options are parsed here; the work happens in `mlgen.jenkins_sync` (plan/apply/prune/trigger),
-`mlgen.jenkins_jobs` (what the jobs look like) and `mlgen.integrations.jenkins` (the client).
+Options are parsed here; the work happens in `mlgen.publish.jenkins.jobs` (plan/apply/prune/trigger),
+`mlgen.targets.jenkins_job` (what the jobs look like) and `mlgen.integrations.jenkins` (the client).
 Progress goes to stderr; results (tables, diffs, JSON) go to stdout.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..integrations.jenkins import JenkinsClient
-    from ..jenkins_fleet import Fleet
-    from ..jenkins_sync import HashCache, Plan
+    from ..publish.jenkins.fleet import Fleet
+    from ..publish.jenkins.jobs import HashCache, Plan
 
 
 def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,7 +68,7 @@ def _client(fleet: Fleet, url: str | None, user: str | None, token_file: Path | 
 
 
 def _fleet(ctx: click.Context, fleet_file: Path | None) -> Fleet:
-    from ..jenkins_fleet import load_fleet, single
+    from ..publish.jenkins.fleet import load_fleet, single
 
     return load_fleet(fleet_file) if fleet_file else single(project_dir(ctx))
 
@@ -85,7 +85,7 @@ def _progress(label: str, total: int) -> Iterator[Callable[[], None]]:
 
 
 def _cache(client: JenkinsClient, use_cache: bool) -> HashCache | None:
-    from ..jenkins_sync import HashCache
+    from ..publish.jenkins.jobs import HashCache
 
     return HashCache.load(HashCache.location(client.conn.url)) if use_cache else None
 
@@ -128,7 +128,7 @@ def _plan_json(the_plan: Plan, requests: int) -> dict[str, Any]:
 def _run_plan(ctx: click.Context, fleet_file: Path | None, workers: int | None, use_cache: bool,
               refresh: bool, conn_args: dict[str, Any]) -> tuple[Fleet, JenkinsClient, Plan,
                                                                   HashCache | None]:
-    from ..jenkins_sync import plan
+    from ..publish.jenkins.jobs import plan
 
     fleet = _fleet(ctx, fleet_file)
     client = _client(fleet, **conn_args)
@@ -182,7 +182,7 @@ def plan_command(ctx: click.Context, fleet: Path | None, workers: int | None, as
 def apply_command(ctx: click.Context, fleet: Path | None, workers: int | None, as_json: bool,
                   use_cache: bool, refresh: bool, adopt: bool, **conn_args: Any) -> int:
     """Create missing folders and jobs; reconfigure only jobs whose config differs."""
-    from ..jenkins_sync import apply
+    from ..publish.jenkins.jobs import apply
 
     the_fleet, client, the_plan, cache = _run_plan(ctx, fleet, workers, use_cache, refresh,
                                                    conn_args)
@@ -221,7 +221,7 @@ def prune_command(ctx: click.Context, fleet: Path | None, yes: bool, as_json: bo
 
     Without --fleet, only jobs marked as coming from this repository are considered.
     """
-    from ..jenkins_sync import HashCache, plan_prune, prune
+    from ..publish.jenkins.jobs import HashCache, plan_prune, prune
 
     the_fleet = _fleet(ctx, fleet)
     client = _client(the_fleet, **conn_args)
@@ -271,8 +271,8 @@ def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None
     When the branch has no job yet on a multibranch project (Jenkins has not indexed it, as
     right after the first apply), the project is scanned and the branch job awaited first.
     """
-    from ..jenkins_retrain import REASON_PARAMETER
-    from ..jenkins_sync import trigger
+    from ..publish.jenkins.jobs import trigger
+    from ..publish.jenkins.retrain import REASON_PARAMETER
 
     parameters: dict[str, str] = {}
     for item in params:
@@ -290,7 +290,7 @@ def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None
             else job.build_target
     elif branch:
         job_name = f"{job_name}/{branch}"
-    from ..jenkins_fleet import Fleet
+    from ..publish.jenkins.fleet import Fleet
 
     client = _client(the_fleet or Fleet(()), timeout=30.0, **conn_args)
     outcome = trigger(client, job_name, parameters, timeout=wait_timeout, poll=poll,

@@ -20,11 +20,11 @@ def command(ctx: click.Context, target: str | None, dry_run: bool, check_only: b
     Run `mlgen sync` afterwards to re-render the files from the migrated spec.
     """
     from ..errors import SpecError, SpecIssue
-    from ..lock import decode_text, encode_text
     from ..migrate import latest_version, migrate_text
     from ..spec_loader import SPEC_FILENAME, parse_spec
-    from ..sync import unified_diff
-    from ..writer import FileWrite, write_files
+    from ..sync.lock import decode_text, encode_text
+    from ..sync.plan import unified_diff
+    from ..sync.writer import FileWrite, write_files
 
     root = project_dir(ctx)
     path = root / SPEC_FILENAME

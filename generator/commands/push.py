@@ -12,12 +12,12 @@ from ..cli import project_dir
 from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from ..integrations.docker_image import Credentials
+    from ..integrations.docker import Credentials
 
 
 def registry_credentials(environ: dict[str, str] | None = None) -> Credentials | None:
     """REGISTRY_USER/REGISTRY_PASSWORD from the environment, else None (the Docker config)."""
-    from ..integrations.docker_image import Credentials
+    from ..integrations.docker import Credentials
 
     env = os.environ if environ is None else environ
     user, password = env.get("REGISTRY_USER"), env.get("REGISTRY_PASSWORD")
@@ -60,7 +60,7 @@ def command(ctx: click.Context, tags: tuple[str, ...], digest_file: Path | None,
     Credentials: REGISTRY_USER and REGISTRY_PASSWORD, else the Docker config
     (`docker login`, credential helpers). They are never printed.
     """
-    from ..integrations.docker_image import connect, push_image
+    from ..integrations.docker import connect, push_image
     from ..project import load_project
 
     spec = load_project(project_dir(ctx))

@@ -1,6 +1,6 @@
 """`mlgen render`: write every generated file from mlgen.yaml, all or none.
 
-What is current is decided once, in `mlgen.freshness`, for this command and `mlgen check`: a
+What is current is decided once, in `mlgen.sync.check`, for this command and `mlgen check`: a
 file check calls up to date (a hand edit a sync recorded included) is left alone, so a render
 right after a sync changes nothing and `--diff` shows nothing.
 """
@@ -41,10 +41,11 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, only: tuple[str,
     generated are deleted when unedited.
     """
     from ..errors import MlgenError
-    from ..freshness import plan_render, scoped_lock
-    from ..lock import LOCK_PATH, read_lock
-    from ..sync import disk_reader, plan_sync, render_project
-    from ..writer import FileWrite, write_files
+    from ..sync.check import plan_render, scoped_lock
+    from ..sync.local import disk_reader, render_project
+    from ..sync.lock import LOCK_PATH, read_lock
+    from ..sync.plan import plan_sync
+    from ..sync.writer import FileWrite, write_files
 
     root = project_dir(ctx)
     rendered = render_project(root, templates, only)
@@ -76,7 +77,7 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, only: tuple[str,
                                "files": [{"path": c.path, "action": c.action, "status": c.status}
                                          for c in changes]}, indent=2))
     elif show_diff:
-        from ..sync import unified_diff
+        from ..sync.plan import unified_diff
 
         for c in changes:
             if c.action != "unchanged":

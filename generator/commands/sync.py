@@ -75,7 +75,7 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
                              f"{', '.join(clashing)}")
         return _rebuild_lock(project_dir(ctx), templates, dry_run, as_json)
     if pr or fleet or repo or base or trust_templates:
-        from ..github_fleet import RemoteRequest, run_remote_sync
+        from ..publish.github.fleet import RemoteRequest, run_remote_sync
         from ._github_common import resolve_repository, trusted_repositories
 
         if not pr:
@@ -95,8 +95,9 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
         if err:
             click.echo(err, err=True)
         return code
-    from ..lock import LOCK_PATH
-    from ..sync import ACTIONS, apply_sync, plan_project, unified_diff
+    from ..sync.local import apply_sync, plan_project
+    from ..sync.lock import LOCK_PATH
+    from ..sync.plan import ACTIONS, unified_diff
 
     root = project_dir(ctx)
     plan = plan_project(root, templates, conflict, True if restore_all else set(restore))
@@ -144,10 +145,10 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
 
 
 def _rebuild_lock(root: Path, templates: tuple[Path, ...], dry_run: bool, as_json: bool) -> int:
-    from ..lock import LOCK_PATH
     from ..rebuild_lock import REBUILD_STATUSES, rebuild_lock
-    from ..sync import disk_reader, render_project
-    from ..writer import FileWrite, write_files
+    from ..sync.local import disk_reader, render_project
+    from ..sync.lock import LOCK_PATH
+    from ..sync.writer import FileWrite, write_files
 
     rendered = render_project(root, templates)
     read, mode = disk_reader(root)

@@ -2,7 +2,7 @@
 
 `alert` prints a one-line alert to stderr (the CronJob's log) beside the `mlgen_drift_detected`
 metric that Alertmanager routes; `retrain` calls the retrain hook named by `drift.retrain_hook`
-(see mlgen.retrain). A failing action is recorded in the report and on stderr; it does not hide
+(see mlgen.publish.retrain). A failing action is recorded in the report and on stderr; it does not hide
 the drift verdict (the exit code stays 1).
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ def run_actions(report: DriftReport, actions: Iterable[str], *, hook: str, spec:
                 say("retrain requested by drift.on_drift but drift.retrain_hook is 'none'")
                 continue
             from mlgen.errors import MlgenError
-            from mlgen.retrain import get_hook
+            from mlgen.publish.retrain import get_hook
 
             details = {"model": report.model, "share": report.share,
                        "features": [f.name for f in report.drifted],

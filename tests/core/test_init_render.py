@@ -107,8 +107,8 @@ def test_template_override_layers_over_builtins(project: Path, tmp_path: Path) -
 
 
 def test_a_failed_write_leaves_the_tree_as_it_was(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlgen import writer
     from mlgen.project import load_project, render_artifacts
+    from mlgen.sync import writer
 
     assert run_mlgen("-C", str(project), "render").returncode == 0
     spec_text = (project / "mlgen.yaml").read_text().replace("port: 8080", "port: 8081")

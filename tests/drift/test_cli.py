@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlgen.cli import main
 from mlgen.models.profile import write_profile
-from mlgen.retrain import HOOKS, CommandHook, get_hook
+from mlgen.publish.retrain import HOOKS, CommandHook, get_hook
 
 from tests.drift.helpers import frame, names, write_request_log
 
@@ -144,7 +144,7 @@ def test_usage_errors_exit_2(project: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_retrain_registry_resolves_lazy_entries_and_the_command_hook() -> None:
-    hooks = {**HOOKS, "lazy": "mlgen.retrain:CommandHook"}
+    hooks = {**HOOKS, "lazy": "mlgen.publish.retrain:CommandHook"}
 
     class Spec:  # what a factory receives: anything with drift.retrain_command
         class drift:

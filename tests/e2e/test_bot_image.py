@@ -236,8 +236,8 @@ def test_deployment_answers_health_ping_replays_and_bad_signatures(
 def test_pull_request_gets_the_status_comment_rendered_in_the_container(
         box: Containers, rendered: list[dict[str, Any]], tmp_path: Path) -> None:
     # PyGithub is needed inside the image only: nothing here on the host imports it.
-    from mlgen.bot import STATUS_MARKER
-    from mlgen.github_sync import render_remote, synced_files
+    from mlgen.publish.github.bot import STATUS_MARKER
+    from mlgen.publish.github.sync_pr import render_remote, synced_files
 
     from tests.emulators.github import DEFAULT_TOKEN, Emulator
 

@@ -18,8 +18,8 @@ from tests.github.test_publish import fake_render, synced
 
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
-from mlgen.bot import STATUS_MARKER, Bot, BotConfig, github_handler
-from mlgen.integrations import github as gh
+from mlgen.integrations.github import client as gh
+from mlgen.publish.github.bot import STATUS_MARKER, Bot, BotConfig, github_handler
 
 SECRET = b"webhook-secret"
 
@@ -279,7 +279,7 @@ def emulator() -> Any:
 
 def test_trusted_repository_override_escape_is_reported_on_the_pr(
         emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("WARNING", logger="mlgen.bot")
+    caplog.set_level("WARNING", logger="mlgen.publish.github.bot")
     marker = tmp_path / "pwned"
     emulator.add_repo("acme/trusted", {**builtin_synced(SPEC_WITH_OVERRIDES),
                                        OVERRIDE: escape(marker)}, permissions={"dev": "write"})

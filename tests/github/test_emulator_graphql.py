@@ -13,7 +13,7 @@ from typing import Any
 import github
 import pytest
 from github import Auth, Github, InputGitTreeElement
-from mlgen.integrations.github_snapshot import snapshot_query
+from mlgen.integrations.github.graphql import snapshot_query
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
 
@@ -70,7 +70,7 @@ def query(gh: Github, text: str, **variables: Any) -> dict[str, Any]:
 
 def snapshot_variables(**extra: str) -> dict[str, str]:
     owner, name = REPO.split("/")
-    return {"owner": owner, "name": name, "spec": "mlgen.yaml", "lock": "mlgen.lock",
+    return {"owner": owner, "name": name, "spec": "mlgen.yaml", "lock": "mlgen.sync.lock",
             "sync": "refs/heads/mlgen/sync", **extra}
 
 

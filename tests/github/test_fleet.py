@@ -13,9 +13,9 @@ from tests.github.test_publish import fake_render, synced
 
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
-from mlgen.github_fleet import FleetOptions, read_fleet_file, run_fleet, summary_table
-from mlgen.github_sync import sync_pull_request
-from mlgen.integrations import github as gh
+from mlgen.integrations.github import client as gh
+from mlgen.publish.github.fleet import FleetOptions, read_fleet_file, run_fleet, summary_table
+from mlgen.publish.github.sync_pr import sync_pull_request
 
 
 def sync(client: Any, repository: str, **kw: Any) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def test_github_retrain_hook_dispatches_the_drift_workflow(monkeypatch: pytest.M
                                                            ) -> None:
     from types import SimpleNamespace
 
-    from mlgen.github_retrain import make_hook
+    from mlgen.publish.github.retrain import make_hook
 
     with Emulator() as emu:
         emu.add_repo("bank/credit", {"README.md": "x"}, default_branch="trunk")

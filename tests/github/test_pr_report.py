@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlgen.pr_report import findings_section
+from mlgen.publish.github.report import findings_section
 
 
 def _report(tmp_path: Path, findings: list[dict[str, object]], skipped: list[str]) -> str:

@@ -15,8 +15,8 @@ from tests.emulators.github import DEFAULT_TOKEN, Emulator
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
 from mlgen.cli import cli
-from mlgen.integrations import github as gh
-from mlgen.integrations import github_publish as pub
+from mlgen.integrations.github import client as gh
+from mlgen.integrations.github import gitdata as pub
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk" / "mlgen.yaml"
 
@@ -30,7 +30,7 @@ def fake_render(spec_text: str) -> dict[str, bytes]:
 
 def synced(spec_text: str, render: Any = fake_render) -> dict[str, str]:
     """A repository as a clean sync leaves it: spec, generated files and lock."""
-    from mlgen.github_sync import synced_files
+    from mlgen.publish.github.sync_pr import synced_files
 
     return {"mlgen.yaml": spec_text,
             **{p: d.decode() for p, d in synced_files(spec_text, render).items()}}
@@ -58,7 +58,7 @@ def test_sync_pr_is_one_commit_and_never_duplicated(emu: Emulator, tmp_path: Pat
     # synced under an older name: files mlgen generated and nobody edited since
     emu.add_repo("acme/m", {**synced("name: old\n"), "mlgen.yaml": "name: m\n",
                             "src/train.py": "print()\n"})
-    from mlgen.github_sync import sync_pull_request
+    from mlgen.publish.github.sync_pr import sync_pull_request
 
     c = client(emu)
     first = sync_pull_request(c, "acme/m", render=fake_render)
@@ -80,7 +80,7 @@ def test_sync_pr_is_one_commit_and_never_duplicated(emu: Emulator, tmp_path: Pat
 
 def test_up_to_date_repository_costs_two_reads(emu: Emulator) -> None:
     emu.add_repo("acme/u", synced("name: u\n"))
-    from mlgen.github_sync import sync_pull_request
+    from mlgen.publish.github.sync_pr import sync_pull_request
 
     outcome = sync_pull_request(client(emu), "acme/u", render=fake_render)
     assert outcome["status"] == "up-to-date"
@@ -92,7 +92,7 @@ def test_spent_graphql_limit_waits_for_the_reset(emu: Emulator) -> None:
     PyGithub's retry would catch): mlgen waits for X-RateLimit-Reset and asks again."""
     import time
 
-    from mlgen.github_sync import sync_pull_request
+    from mlgen.publish.github.sync_pr import sync_pull_request
 
     emu.add_repo("acme/rl", synced("name: rl\n"))
     c = client(emu)
@@ -108,7 +108,7 @@ def test_spent_graphql_limit_waits_for_the_reset(emu: Emulator) -> None:
 
 def test_missing_repository_or_spec_is_a_clear_error(emu: Emulator) -> None:
     from mlgen.errors import MlgenError
-    from mlgen.github_sync import sync_pull_request
+    from mlgen.publish.github.sync_pr import sync_pull_request
 
     with pytest.raises(gh.GitHubError) as info:
         sync_pull_request(client(emu), "acme/nope", render=fake_render)
@@ -199,7 +199,7 @@ def test_dispatch_and_permission(emu: Emulator) -> None:
 def test_real_templates_render_remotely(emu: Emulator) -> None:
     if not EXAMPLE.is_file():
         pytest.skip(f"{EXAMPLE} missing")
-    from mlgen.github_sync import plan_remote, render_remote
+    from mlgen.publish.github.sync_pr import plan_remote, render_remote
 
     emu.add_repo("bank-ml/credit-risk", {"mlgen.yaml": EXAMPLE.read_text()})
     plan = plan_remote(client(emu), "bank-ml/credit-risk")
@@ -212,7 +212,7 @@ def test_real_templates_render_remotely(emu: Emulator) -> None:
 @pytest.mark.parametrize("snapshot", [False, True], ids=["rest", "graphql-snapshot"])
 def test_leftover_sync_branch_is_reused_only_when_mlgen_made_its_head(emu: Emulator,
                                                                       snapshot: bool) -> None:
-    from mlgen.integrations.github_snapshot import read_snapshot
+    from mlgen.integrations.github.graphql import read_snapshot
 
     emu.add_repo("acme/l", {"mlgen.yaml": "name: l\n"})
     c = client(emu)

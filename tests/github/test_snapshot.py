@@ -8,7 +8,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from mlgen.integrations.github_snapshot import parse_snapshot, snapshot_query
+from mlgen.integrations.github.graphql import parse_snapshot, snapshot_query
 
 
 def oid(data: bytes) -> str:

@@ -17,9 +17,9 @@ from tests.emulators.github import DEFAULT_TOKEN, Emulator
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 
 from mlgen.cli import main
-from mlgen.integrations import github as gh
-from mlgen.integrations import github_publish as pub
-from mlgen.lock import LOCK_PATH
+from mlgen.integrations.github import client as gh
+from mlgen.integrations.github import gitdata as pub
+from mlgen.sync.lock import LOCK_PATH
 
 EDIT = "# team note: keep the build small\n"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -150,7 +150,7 @@ def test_changed_repository_request_count(emu: Emulator, initialised: dict[str, 
     """Fresh PR for a repository nobody edited: 2 reads (one GraphQL query for the base commit,
     mlgen.yaml, the lock, the sync branch and its open PR; the tree by SHA: the generated files
     are known from the lock's bases), 4 writes (tree, commit, branch, pull request)."""
-    from mlgen.github_sync import sync_pull_request
+    from mlgen.publish.github.sync_pr import sync_pull_request
 
     emu.add_repo("acme/changed", new_port(initialised))
     emu.reset_counts()
@@ -162,7 +162,7 @@ def test_changed_repository_request_count(emu: Emulator, initialised: dict[str, 
 
 def test_rerun_makes_no_write_and_a_new_change_updates_the_same_pr(
         emu: Emulator, initialised: dict[str, bytes], tmp_path: Path) -> None:
-    from mlgen.github_sync import sync_pull_request
+    from mlgen.publish.github.sync_pr import sync_pull_request
 
     emu.add_repo("acme/again", new_port(initialised))
     c = client(emu)

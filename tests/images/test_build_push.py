@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mlgen.integrations.docker_image import (
+from mlgen.integrations.docker import (
     BuildFailed,
     BuildRequest,
     Credentials,

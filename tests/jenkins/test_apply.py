@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jenkins
 import pytest
-from mlgen.jenkins_jobs import normalise_xml
+from mlgen.targets.jenkins_job import normalise_xml
 
 from tests.emulators.jenkins import JenkinsEmulator
 

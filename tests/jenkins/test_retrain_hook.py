@@ -1,10 +1,10 @@
-"""The "jenkins" retrain hook registered in mlgen.retrain starts the model's job with a reason."""
+"""The "jenkins" retrain hook registered in mlgen.publish.retrain starts the model's job with a reason."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from mlgen.retrain import RetrainError, get_hook
+from mlgen.publish.retrain import RetrainError, get_hook
 from mlgen.spec_loader import load_spec
 
 from tests.emulators.jenkins import JenkinsEmulator

@@ -1,10 +1,10 @@
 """The pure core, driven from memory as `mlgen sync --pr` drives it from the GitHub API."""
 from __future__ import annotations
 
-from mlgen.lock import Lock, LockEntry, TemplateSet, sha256_text
-from mlgen.merge import has_conflict_markers, merge3
 from mlgen.render import Artifact
-from mlgen.sync import merge_hook, plan_sync
+from mlgen.sync.lock import Lock, LockEntry, TemplateSet, sha256_text
+from mlgen.sync.merge import has_conflict_markers, merge3
+from mlgen.sync.plan import merge_hook, plan_sync
 
 
 def _entry(path: str, text: str) -> LockEntry:

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from mlgen.lock import LOCK_PATH
-from mlgen.writer import JOURNAL
+from mlgen.sync.lock import LOCK_PATH
+from mlgen.sync.writer import JOURNAL
 
 from .conftest import Project
 

@@ -6,8 +6,8 @@ import json
 import stat
 from pathlib import Path
 
-from mlgen.lock import LOCK_PATH, Lock
 from mlgen.render import BUILTIN_TEMPLATES
+from mlgen.sync.lock import LOCK_PATH, Lock
 
 from .conftest import Project
 

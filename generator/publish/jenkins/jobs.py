@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
-from .errors import MlgenError
-from .integrations.jenkins import AlreadyExists, NoSuchJob, job_path
-from .jenkins_jobs import (
+from ...errors import MlgenError
+from ...integrations.jenkins import AlreadyExists, NoSuchJob, job_path
+from ...targets.jenkins_job import (
     JAVA_CLASS,
     MULTIBRANCH_CLASS,
     DesiredJob,

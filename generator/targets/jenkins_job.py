@@ -21,12 +21,12 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from .errors import MlgenError, SpecError, SpecIssue
+from ..errors import MlgenError, SpecError, SpecIssue
 
 if TYPE_CHECKING:
     import jinja2
 
-    from .spec import Spec
+    from ..spec import Spec
 
 JobKind = Literal["multibranch", "pipeline"]
 _DIGEST_PLACEHOLDER = "0" * 16
@@ -133,7 +133,7 @@ def job_spec_from_spec(spec: Spec, spec_file: str = "mlgen.yaml") -> JobSpec:
 
 def environment() -> jinja2.Environment:
     """The one place that picks the Jinja environment (the project-wide factory)."""
-    from .render import make_environment
+    from ..render import make_environment
 
     return make_environment()
 

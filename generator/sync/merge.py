@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .errors import MlgenError
+from ..errors import MlgenError
 
 OURS_LABEL = "yours (on disk)"
 BASE_LABEL = "last generated"

@@ -1,6 +1,6 @@
 """The "jenkins" retrain hook: `mlgen drift` starts the model's Jenkins job with a reason.
 
-Registered in `mlgen.retrain.HOOKS` by import path, so nothing here is imported until a spec
+Registered in `mlgen.publish.retrain.HOOKS` by import path, so nothing here is imported until a spec
 sets `drift.retrain_hook: jenkins`. The connection comes from JENKINS_URL / JENKINS_USER /
 JENKINS_API_TOKEN (and JENKINS_CA_BUNDLE), else the spec's ci.jenkins.url; the job is the one
 `mlgen jenkins apply` registered (for a multibranch job, its default branch).
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MlgenError
-from .jenkins_jobs import job_spec_from_spec
+from ...errors import MlgenError
+from ...targets.jenkins_job import job_spec_from_spec
 
 REASON_PARAMETER = "RETRAIN_REASON"  # declared by the generated Jenkinsfile
 _MAX_REASON = 1000  # a query-string parameter: keep URLs well under proxies' limits
@@ -24,9 +24,9 @@ class JenkinsRetrainHook:
     start_timeout: float = 300.0
 
     def trigger(self, reason: str, details: dict[str, Any]) -> str:
-        from .integrations.jenkins import JenkinsClient, connection_from
-        from .jenkins_sync import trigger
-        from .retrain import RetrainError, reason_with_features
+        from ...integrations.jenkins import JenkinsClient, connection_from
+        from ..retrain import RetrainError, reason_with_features
+        from .jobs import trigger
 
         summary = reason_with_features(reason, details, _MAX_REASON)
         try:

@@ -218,14 +218,14 @@ TRUST_HINT = "`mlgen bot serve --trust-templates OWNER/NAME`"
 
 def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None = None,
                    trusted_templates: Collection[str] = ()) -> Handler:
-    """The default handler: PR checks and `/mlgen sync`, through mlgen.integrations.github.
+    """The default handler: PR checks and `/mlgen sync`, through mlgen.integrations.github.client.
 
     `trusted_templates`: OWNER/NAME of the repositories whose own template overrides render
     (case-insensitive); every other repository is rendered with the built-in templates."""
-    from . import github_sync
-    from .errors import UsageError
-    from .integrations import github as gh
-    from .integrations import github_publish as publish
+    from ...errors import UsageError
+    from ...integrations.github import client as gh
+    from ...integrations.github import gitdata as publish
+    from . import sync_pr as github_sync
 
     render_fn = render or github_sync.render_remote
     trusted = frozenset(name.lower() for name in trusted_templates)

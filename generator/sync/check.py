@@ -1,7 +1,7 @@
 """Is each generated file current? One decision, which `mlgen check` reports and `mlgen render`
 acts on, so the two never disagree.
 
-Both start from the sync plan (`mlgen.sync.plan_sync`: what `mlgen sync` would do with the new
+Both start from the sync plan (`mlgen.sync.plan.plan_sync`: what `mlgen sync` would do with the new
 render, the lock and the disk) and classify every path with `file_status`:
 
     ok        current: exactly the render, or a hand edit a sync recorded and the render did
@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..render import Artifact
 from .lock import Lock, LockEntry, decode_text, encode_text, sha256_text
-from .render import Artifact
-from .sync import FileAction, SyncPlan, fresh_entry, unified_diff
+from .plan import FileAction, SyncPlan, fresh_entry, unified_diff
 from .writer import FileWrite
 
 CHECK_STATUSES = {

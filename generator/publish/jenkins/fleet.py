@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import MlgenError, UsageError
-from .jenkins_jobs import DesiredJob, JobSpec, job_spec_from_spec, render_job
+from ...errors import MlgenError, UsageError
+from ...targets.jenkins_job import DesiredJob, JobSpec, job_spec_from_spec, render_job
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Fleet:
     concurrency: int = 8
 
     def desired(self) -> list[DesiredJob]:
-        from .jenkins_jobs import environment
+        from ...targets.jenkins_job import environment
 
         env = environment()
         return [render_job(m.job, env) for m in self.members]
@@ -51,9 +51,9 @@ class Fleet:
 
 def _load(spec_file: Path) -> Member:
     try:
-        from .spec import load_spec  # type: ignore[attr-defined]
+        from ...spec import load_spec  # type: ignore[attr-defined]
     except ImportError:
-        from .spec_loader import load_spec
+        from ...spec_loader import load_spec
 
     spec = load_spec(spec_file)
     return Member(spec_file, job_spec_from_spec(spec, str(spec_file)), spec.ci.jenkins.url)

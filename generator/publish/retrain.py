@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import MlgenError, UsageError
+from ..errors import MlgenError, UsageError
 
 
 @runtime_checkable
@@ -85,8 +85,8 @@ def _command_factory(spec: Any) -> RetrainHook:
 
 HOOKS: dict[str, HookFactory | str] = {
     "command": _command_factory,
-    "jenkins": "mlgen.jenkins_retrain:make_hook",
-    "github": "mlgen.github_retrain:make_hook",
+    "jenkins": "mlgen.publish.jenkins.retrain:make_hook",
+    "github": "mlgen.publish.github.retrain:make_hook",
 }
 
 

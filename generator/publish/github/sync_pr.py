@@ -1,7 +1,7 @@
 """Remote sync against a GitHub repository: the same merge as `mlgen sync`, then one commit and
 one PR.
 
-The plan is `mlgen.sync.plan_sync` itself, so a hand edit survives exactly as it does locally:
+The plan is `mlgen.sync.plan.plan_sync` itself, so a hand edit survives exactly as it does locally:
 base = what `.mlgen/lock.json` says mlgen generated last, ours = the file on the branch,
 theirs = the new render. Only the bytes it needs are downloaded: one GraphQL query
 (`integrations.github_snapshot`) gives the branch's commit with the text of `mlgen.yaml` and
@@ -25,16 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .errors import MlgenError, TemplateSandboxError
-from .lock import LOCK_PATH, Lock, TemplateSet, decode_text, encode_text, sha256_text
-from .render import Artifact
+from ... import __version__
+from ...errors import MlgenError, TemplateSandboxError
+from ...render import Artifact
+from ...sync.lock import LOCK_PATH, Lock, TemplateSet, decode_text, encode_text, sha256_text
 
 if TYPE_CHECKING:
     from github.Repository import Repository
 
-    from .integrations.github import GitHubClient, RepoTree
-    from .integrations.github_snapshot import Snapshot
+    from ...integrations.github.client import GitHubClient, RepoTree
+    from ...integrations.github.graphql import Snapshot
 
 SPEC_PATH = "mlgen.yaml"
 TITLE = "mlgen: update generated pipeline files"
@@ -116,10 +116,10 @@ def render_spec(spec_text: str, source: str, fetch: Callable[[str], bytes | None
     overrides (`templates:` in the spec), fetched with `fetch(path)` from `override_paths`
     when `overrides` trusts them; otherwise with the built-in templates (plus the operator's
     `extra_templates` and MLGEN_TEMPLATES) and a note saying the overrides were ignored."""
-    from .lock import template_set
-    from .project import render_artifacts
-    from .render import BUILTIN_TEMPLATES
-    from .spec_loader import parse_spec
+    from ...project import render_artifacts
+    from ...render import BUILTIN_TEMPLATES
+    from ...spec_loader import parse_spec
+    from ...sync.lock import template_set
 
     spec = parse_spec(spec_text, source)
     notes: tuple[str, ...] = ()
@@ -179,7 +179,7 @@ class TreeReader:
         self.downloaded: list[str] = []
 
     def read(self, path: str) -> bytes | None:
-        from .integrations.github import read_blob
+        from ...integrations.github.client import read_blob
 
         sha = self.tree.blob_sha(path)
         if sha is None:
@@ -197,7 +197,7 @@ class TreeReader:
 
 
 def _blob_shas(texts: Sequence[str]) -> dict[str, bytes]:
-    from .integrations.github import git_blob_sha
+    from ...integrations.github.client import git_blob_sha
 
     out = {}
     for text in texts:
@@ -208,14 +208,14 @@ def _blob_shas(texts: Sequence[str]) -> dict[str, bytes]:
 
 def _clean_lock(rendered: RemoteRender) -> bytes:
     """The lock a sync leaves when every file is exactly the render (the up-to-date case)."""
-    from .sync import lock_after_render
+    from ...sync.plan import lock_after_render
 
     return lock_after_render(None, rendered.artifacts, rendered.templates,
                              rendered.spec_sha256).to_json()
 
 
 def _matches_render(tree: RepoTree, rendered: RemoteRender) -> bool:
-    from .integrations.github import git_blob_sha
+    from ...integrations.github.client import git_blob_sha
 
     for a in rendered.artifacts:
         entry = tree.entries.get(a.path)
@@ -232,9 +232,9 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
                 overrides: OverridePolicy = OverridePolicy()) -> RemotePlan:
     """Read the snapshot (one GraphQL query) and the tree (one REST read by SHA), render, and
     plan the sync as `mlgen sync` would. `ref`: "HEAD" (default branch), a branch or a SHA."""
-    from .integrations.github import SYNC_BRANCH, read_blob, read_tree
-    from .integrations.github_snapshot import read_snapshot
-    from .sync import plan_sync
+    from ...integrations.github.client import SYNC_BRANCH, read_blob, read_tree
+    from ...integrations.github.graphql import read_snapshot
+    from ...sync.plan import plan_sync
 
     snap = read_snapshot(client, repository, ref, spec_path=SPEC_PATH, lock_path=LOCK_PATH,
                          sync_branch=SYNC_BRANCH)
@@ -298,7 +298,7 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
 
 
 def _default_branch(spec_text: str, source: str) -> str | None:
-    from .spec_loader import parse_spec
+    from ...spec_loader import parse_spec
 
     try:
         return parse_spec(spec_text, source).ci.github.default_branch
@@ -315,7 +315,7 @@ def _templates_line(t: TemplateSet | None) -> str:
 
 
 def pr_body(plan: RemotePlan) -> str:
-    from .sync import ACTIONS
+    from ...sync.plan import ACTIONS
 
     lines = [("mlgen re-rendered this repository's generated files from `mlgen.yaml` and merged "
               "them with the edits made here, as `mlgen sync` does locally (merge base: what "
@@ -346,7 +346,7 @@ def pr_body(plan: RemotePlan) -> str:
 
 
 def _sync_branch() -> str:
-    from .integrations.github import SYNC_BRANCH
+    from ...integrations.github.client import SYNC_BRANCH
 
     return SYNC_BRANCH
 
@@ -358,7 +358,7 @@ def sync_pull_request(client: GitHubClient, repository: str, *, dry_run: bool = 
                       base_branch: str | None = None,
                       overrides: OverridePolicy = OverridePolicy()) -> dict[str, Any]:
     """`mlgen sync --pr` for one repository. Returns a JSON-able outcome."""
-    from .integrations.github_publish import open_or_update_sync_pr, pull_holding
+    from ...integrations.github.gitdata import open_or_update_sync_pr, pull_holding
 
     plan = plan_remote(client, repository, base_branch or "HEAD", render, conflict=conflict,
                        restore=restore, extra_templates=extra_templates, overrides=overrides)

@@ -1,6 +1,6 @@
 """Publishing to GitHub: ONE commit (Git Data API), the sync branch, the sync pull request.
 
-Split from `mlgen.integrations.github` (connection and reads), which stays the only module
+Split from `mlgen.integrations.github.client` (connection and reads), which stays the only module
 that imports PyGithub: the few PyGithub classes needed here come through
 `GitHubClient._gh_module`. Never a duplicate PR, never a force over someone else's commit.
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .github import SYNC_BRANCH, GitHubClient, GitHubError, git_blob_sha
-from .github_snapshot import OpenPull, Snapshot
+from .client import SYNC_BRANCH, GitHubClient, GitHubError, git_blob_sha
+from .graphql import OpenPull, Snapshot
 
 if TYPE_CHECKING:
     from github.PullRequest import PullRequest

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .github import GitHubClient
+    from .client import GitHubClient
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -141,10 +141,10 @@ def read_snapshot(client: GitHubClient, repository: str, ref: str = "HEAD", *,
 
     `ref` is "HEAD" (the default branch), a branch name, or a 40-hex commit SHA.
     """
-    from .github import GitHubError
+    from .client import GitHubError
 
     if repository.count("/") != 1:
-        from ..errors import UsageError
+        from ...errors import UsageError
         raise UsageError(f"repository {repository!r} must be OWNER/NAME")
     owner, name = repository.split("/")
     variables: dict[str, Any] = {"owner": owner, "name": name, "spec": spec_path,

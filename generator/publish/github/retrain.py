@@ -1,6 +1,6 @@
 """The "github" retrain hook: `mlgen drift` dispatches the generated drift-retrain workflow.
 
-Registered in `mlgen.retrain.HOOKS` by import path, so PyGithub is imported only when a spec
+Registered in `mlgen.publish.retrain.HOOKS` by import path, so PyGithub is imported only when a spec
 sets `drift.retrain_hook: github`. Credentials as for every GitHub command (GITHUB_TOKEN or a
 GitHub App, GITHUB_API_URL); the repository and branch come from the spec's ci.github.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MlgenError
+from ...errors import MlgenError
 
 WORKFLOW_FILE = "drift.yml"  # rendered by the github-actions target from drift.yml.j2
 _MAX_INPUT = 1000  # workflow_dispatch inputs are strings; keep the reason readable
@@ -22,8 +22,8 @@ class GitHubRetrainHook:
     workflow: str = WORKFLOW_FILE
 
     def trigger(self, reason: str, details: dict[str, Any]) -> str:
-        from .integrations import github as gh
-        from .retrain import RetrainError, reason_with_features
+        from ...integrations.github import client as gh
+        from ..retrain import RetrainError, reason_with_features
 
         summary = reason_with_features(reason, details, _MAX_INPUT)
         try:

@@ -3,7 +3,7 @@
 Bounded concurrency (a small thread pool); one WritePacer per token so mutating requests keep
 GitHub's minimum spacing however many workers run; primary limits (X-RateLimit-Remaining and
 Reset) make every worker wait for the reset before it runs dry; secondary limits (403/429 with
-Retry-After) are retried by PyGithub's GithubRetry as configured in mlgen.integrations.github.
+Retry-After) are retried by PyGithub's GithubRetry as configured in mlgen.integrations.github.client.
 A JSON state file records each finished repository with the spec/tree it saw, so a rerun
 skips what is done and a crash loses at most the repositories in flight.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import MlgenError, UsageError
+from ...errors import MlgenError, UsageError
 
 DONE = ("up-to-date", "created", "updated", "unchanged", "would-change")
 
@@ -117,7 +117,7 @@ def run_fleet(client: Any, entries: list[dict[str, str]], options: FleetOptions,
               sync_one: Callable[..., dict[str, Any]] | None = None,
               progress: TextIO | None = sys.stderr) -> list[dict[str, Any]]:
     """Sync every repository; returns one outcome dict per repository (state-skipped included)."""
-    from .github_sync import TRUSTED, OverridePolicy, sync_pull_request
+    from .sync_pr import TRUSTED, OverridePolicy, sync_pull_request
 
     sync = sync_one or sync_pull_request
     state = FleetState(options.state_path)
@@ -217,8 +217,8 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
     """Sync one repository or a fleet. Returns (exit code, stdout text, stderr text)."""
     from functools import partial
 
-    from .github_sync import TRUSTED, OverridePolicy, sync_pull_request
-    from .integrations.github import connect
+    from ...integrations.github.client import connect
+    from .sync_pr import TRUSTED, OverridePolicy, sync_pull_request
 
     client = client or connect()
     sync = partial(sync_pull_request, render=render, conflict=request.conflict,
@@ -248,7 +248,7 @@ def run_remote_sync(request: RemoteRequest, client: Any = None,
 
 
 def _outcome_text(o: dict[str, Any]) -> str:
-    from .sync import ACTIONS
+    from ...sync.plan import ACTIONS
 
     status = str(o["status"])
     head = {"up-to-date": "already up to date; nothing to do",

@@ -28,8 +28,8 @@ from typing import Any
 
 import jinja2
 
-from . import __version__
-from .errors import MlgenError, UsageError
+from .. import __version__
+from ..errors import MlgenError, UsageError
 
 LOCK_PATH = ".mlgen/lock.json"
 LOCK_FORMAT = 1
@@ -240,7 +240,7 @@ def _template_root(filename: Path, name: str) -> Path:
 
 
 def spec_sha(root: Path) -> str:
-    from .spec_loader import SPEC_FILENAME
+    from ..spec_loader import SPEC_FILENAME
 
     try:
         data = (root / SPEC_FILENAME).read_bytes()

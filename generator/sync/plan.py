@@ -1,7 +1,7 @@
 """`mlgen sync`: bring generated files up to date without losing hand edits.
 
 Whether a file is current (what `mlgen check` reports and `mlgen render` acts on) is decided
-from this plan in `mlgen.freshness`.
+from this plan in `mlgen.sync.check`.
 
 The core is pure: it never touches the disk or the network, so `mlgen sync --pr` runs it
 against files read from the GitHub API exactly as `mlgen sync` runs it against the disk.
@@ -24,8 +24,8 @@ against files read from the GitHub API exactly as `mlgen sync` runs it against t
 `reject` the bytes of a `<path>.rej` to write. `SyncPlan.lock` is the lock to store
 afterwards; `SyncPlan.file_writes()` is every write, the lock last (so a crash part-way
 through leaves files the next sync recognises as already merged), ready for
-`mlgen.writer.write_files`. `merge_hook(plan)` adapts a plan to the (path, bytes) -> bytes|None
-callback of `mlgen.github_sync`.
+`mlgen.sync.writer.write_files`. `merge_hook(plan)` adapts a plan to the (path, bytes) -> bytes|None
+callback of `mlgen.publish.github.sync_pr`.
 
 Per rendered file: never edited -> replaced; edited and the render did not change -> kept;
 edited and changed -> three-way merge (base = last generated, ours = current, theirs = new).
@@ -36,12 +36,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Literal
 
+from ..render import Artifact
 from .lock import LOCK_PATH, Lock, LockEntry, TemplateSet, decode_text, encode_text, sha256_text
 from .merge import has_conflict_markers, merge3, reject_text
-from .render import Artifact
 from .writer import FileWrite
 
 ConflictMode = Literal["inline", "rej", "ours", "theirs"]
@@ -214,7 +213,7 @@ def _plan_stale(path: str, entry: LockEntry, current: bytes | None) -> FileActio
 
 
 def merge_hook(plan: SyncPlan) -> Callable[[str, bytes], bytes | None]:
-    """For `mlgen.github_sync`: (path, current bytes) -> bytes to write, or None on conflict.
+    """For `mlgen.publish.github.sync_pr`: (path, current bytes) -> bytes to write, or None on conflict.
 
     The plan must have been made with `read_current` reading the same remote files."""
     def merge(path: str, current: bytes) -> bytes | None:
@@ -223,77 +222,6 @@ def merge_hook(plan: SyncPlan) -> Callable[[str, bytes], bytes | None]:
             return None
         return action.data if action.data is not None else current
     return merge
-
-
-# ---- the project-level operations the commands call ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rendered:
-    artifacts: list[Artifact]
-    templates: TemplateSet
-    spec_sha256: str
-
-
-def render_project(root: Path, extra_templates: Sequence[Path] = (),
-                   only: Sequence[str] = ()) -> Rendered:
-    from .lock import spec_sha, template_set
-    from .project import load_project, render_artifacts
-    from .render import BUILTIN_TEMPLATES
-
-    spec = load_project(root)
-    used: dict[str, str] = {}
-    artifacts = render_artifacts(spec, root, only, extra_templates, used_templates=used)
-    return Rendered(artifacts, template_set(used, BUILTIN_TEMPLATES, root), spec_sha(root))
-
-
-def disk_reader(root: Path) -> tuple[Callable[[str], bytes | None], Callable[[str], int | None]]:
-    def read(path: str) -> bytes | None:
-        target = root / path
-        return target.read_bytes() if target.is_file() else None
-
-    def mode(path: str) -> int | None:
-        target = root / path
-        return target.stat().st_mode & 0o777 if target.is_file() else None
-    return read, mode
-
-
-def plan_project(root: Path, extra_templates: Sequence[Path] = (), conflict: str = "inline",
-                 restore: Collection[str] | bool = ()) -> SyncPlan:
-    from .lock import read_lock
-
-    rendered = render_project(root, extra_templates)
-    read, mode = disk_reader(root)
-    return plan_sync(rendered.artifacts, read_lock(root), read, read_mode=mode,
-                     conflict=conflict, restore=restore, templates=rendered.templates,
-                     spec_sha256=rendered.spec_sha256)
-
-
-def apply_sync(root: Path, plan: SyncPlan) -> None:
-    """Write the plan all-or-nothing; stale temp files of a killed earlier run are cleared."""
-    from .errors import MlgenError
-    from .writer import write_files
-
-    _remove_stale_temp_files(root, [a.path for a in plan.actions] + [LOCK_PATH])
-    try:
-        write_files(root, plan.file_writes())
-    except OSError as exc:
-        raise MlgenError(f"{root}: could not write {exc.filename or 'a file'} ({exc.strerror}); "
-                         "nothing was changed") from None
-    for action in plan.actions:  # folders a removed target leaves empty go too (git ignores them)
-        if action.delete:
-            folder = (root / action.path).parent
-            while folder != root and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-                folder = folder.parent
-
-
-def _remove_stale_temp_files(root: Path, paths: Sequence[str]) -> None:
-    folders = {(root / p).parent for p in paths}
-    for folder in folders:
-        if folder.is_dir():
-            for leftover in folder.glob(".*.mlgen-tmp"):
-                leftover.unlink(missing_ok=True)
 
 
 def unified_diff(path: str, old: str | None, new: str | None,

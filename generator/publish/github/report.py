@@ -2,7 +2,7 @@
 
 Each input is optional: a missing file is simply left out, so the same command works in a
 repository without drift monitoring or before the first gate run. No network here: the command
-hands the text to `mlgen.integrations.github.upsert_comment`.
+hands the text to `mlgen.integrations.github.client.upsert_comment`.
 """
 from __future__ import annotations
 

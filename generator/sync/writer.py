@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MlgenError
+from ..errors import MlgenError
 
 JOURNAL = ".mlgen/journal.json"
 

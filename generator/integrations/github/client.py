@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MlgenError, UsageError, require_extra
+from ...errors import MlgenError, UsageError, require_extra
 
 if TYPE_CHECKING:  # PyGithub is imported lazily, through require_extra
     from github.Repository import Repository
