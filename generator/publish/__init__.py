@@ -1,0 +1,1 @@
+"""Publishing to the systems around a repository: GitHub pull requests and the bot, Jenkins jobs, retrain hooks."""

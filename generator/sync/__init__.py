@@ -1,0 +1,1 @@
+"""Keeping generated files current: plan (pure), local (the disk), check, the lock, merges, writes."""
