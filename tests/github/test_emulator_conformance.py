@@ -10,6 +10,8 @@ import hmac
 import json
 import re
 import threading
+import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -222,109 +224,110 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_payloads_validate_and_are_signed(emu: Emulator) -> None:
-    hooks = json.loads(WEBHOOKS.read_text())["webhooks"]
+@pytest.fixture()
+def webhook_sink() -> Iterator[str]:
+    """A local receiver for the emulator's webhook deliveries (collected in _Sink.received)."""
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     _Sink.received = []
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     try:
-        emu.add_hook(f"http://127.0.0.1:{sink.server_address[1]}/", "s3cret")
-        c = requests.Session()
-        c.headers["Authorization"] = f"token {DEFAULT_TOKEN}"
-        R = emu.url + "/repos/acme/model"
-        main = c.get(R + "/git/ref/heads/main").json()["object"]["sha"]
-        c.post(R + "/git/refs", json={"ref": "refs/heads/feature", "sha": main})
-        pr = c.post(R + "/pulls", json={"title": "t", "head": "feature", "base": "main"}).json()
-        tree = c.get(R + f"/git/commits/{main}").json()["tree"]["sha"]
-        t2 = c.post(R + "/git/trees", json={"base_tree": tree, "tree": [
-            {"path": "f", "mode": "100644", "type": "blob", "content": "1"}]}).json()
-        c2 = c.post(R + "/git/commits", json={"message": "m", "tree": t2["sha"],
-                                               "parents": [main]}).json()
-        c.patch(R + "/git/refs/heads/feature", json={"sha": c2["sha"]})
-        c.post(R + f"/issues/{pr['number']}/comments", json={"body": "/mlgen sync"})
-        c.patch(R + f"/pulls/{pr['number']}", json={"state": "closed"})
-        c.patch(R + f"/pulls/{pr['number']}", json={"state": "open"})
-        deadline = __import__("time").monotonic() + 10
-        while len(_Sink.received) < 4 and __import__("time").monotonic() < deadline:
-            __import__("time").sleep(0.05)
-        seen = set()
-        for headers, body in _Sink.received:
-            payload = json.loads(body)
-            event = headers["x-github-event"]
-            name = f"{event.replace('_', '-')}-{payload['action']}"
-            seen.add(name)
-            digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-            assert headers["x-hub-signature-256"] == f"sha256={digest}"
-            schema = hooks[name]["post"]["requestBody"]["content"]["application/json"]["schema"]
-            _validate(schema, payload, name)
-        assert seen == {"pull-request-opened", "pull-request-synchronize",
-                        "issue-comment-created", "pull-request-reopened"}
+        yield f"http://127.0.0.1:{sink.server_address[1]}/"
     finally:
         sink.shutdown()
         sink.server_close()
 
 
-def test_fork_pull_requests_validate_and_reach_the_base_repository(emu: Emulator,
-                                                                   spec: Spec) -> None:
+def _deliveries(count: int, timeout: float = 10.0) -> list[tuple[dict[str, str], bytes]]:
+    """Wait until `count` deliveries arrived (or the timeout passed), then return them."""
+    deadline = time.monotonic() + timeout
+    while len(_Sink.received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return list(_Sink.received)
+
+
+def test_webhook_payloads_validate_and_are_signed(emu: Emulator, webhook_sink: str) -> None:
+    hooks = json.loads(WEBHOOKS.read_text())["webhooks"]
+    emu.add_hook(webhook_sink, "s3cret")
+    c = requests.Session()
+    c.headers["Authorization"] = f"token {DEFAULT_TOKEN}"
+    R = emu.url + "/repos/acme/model"
+    main = c.get(R + "/git/ref/heads/main").json()["object"]["sha"]
+    c.post(R + "/git/refs", json={"ref": "refs/heads/feature", "sha": main})
+    pr = c.post(R + "/pulls", json={"title": "t", "head": "feature", "base": "main"}).json()
+    tree = c.get(R + f"/git/commits/{main}").json()["tree"]["sha"]
+    t2 = c.post(R + "/git/trees", json={"base_tree": tree, "tree": [
+        {"path": "f", "mode": "100644", "type": "blob", "content": "1"}]}).json()
+    c2 = c.post(R + "/git/commits", json={"message": "m", "tree": t2["sha"],
+                                           "parents": [main]}).json()
+    c.patch(R + "/git/refs/heads/feature", json={"sha": c2["sha"]})
+    c.post(R + f"/issues/{pr['number']}/comments", json={"body": "/mlgen sync"})
+    c.patch(R + f"/pulls/{pr['number']}", json={"state": "closed"})
+    c.patch(R + f"/pulls/{pr['number']}", json={"state": "open"})
+    seen = set()
+    for headers, body in _deliveries(4):
+        payload = json.loads(body)
+        event = headers["x-github-event"]
+        name = f"{event.replace('_', '-')}-{payload['action']}"
+        seen.add(name)
+        digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert headers["x-hub-signature-256"] == f"sha256={digest}"
+        schema = hooks[name]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        _validate(schema, payload, name)
+    assert seen == {"pull-request-opened", "pull-request-synchronize",
+                    "issue-comment-created", "pull-request-reopened"}
+
+
+def test_fork_pull_requests_validate_and_reach_the_base_repository(
+        emu: Emulator, spec: Spec, webhook_sink: str) -> None:
     """A PR from a fork: the head side names the fork (fork: true), its head commit is kept
     in the base repository as refs/pull/N/head, and pushes to the fork fire `synchronize`."""
     hooks = json.loads(WEBHOOKS.read_text())["webhooks"]
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
-    _Sink.received = []
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    try:
-        emu.add_hook(f"http://127.0.0.1:{sink.server_address[1]}/", "s3cret")
-        emu.add_fork("acme/model", "contrib/model")
-        emu.add_user("contrib", "contrib-token")
-        c = Client(emu, spec)
-        c.session.headers["Authorization"] = "token contrib-token"
-        F = "/repos/contrib/model"
-        fork = c.call("GET", F, expect=200)
-        assert fork["fork"] is True and fork["parent"]["full_name"] == "acme/model"
-        assert fork["source"]["full_name"] == "acme/model"
-        main = c.call("GET", f"{F}/git/ref/heads/main")["object"]["sha"]
-        tree = c.call("POST", f"{F}/git/trees", {"base_tree": c.call(
-            "GET", f"{F}/git/commits/{main}")["tree"]["sha"], "tree": [
-            {"path": "Jenkinsfile", "mode": "100644", "type": "blob", "content": "x\n"}]})
-        head = c.call("POST", f"{F}/git/commits", {"message": "m", "tree": tree["sha"],
-                                                    "parents": [main]})
-        c.call("POST", f"{F}/git/refs", {"ref": "refs/heads/patch", "sha": head["sha"]},
-               expect=201)
-        R = "/repos/acme/model"
-        pr = c.call("POST", f"{R}/pulls", {"title": "t", "head": "contrib:patch",
-                                           "base": "main"}, expect=201)
-        assert pr["head"]["repo"]["full_name"] == "contrib/model"
-        assert pr["head"]["repo"]["fork"] is True and pr["head"]["label"] == "contrib:patch"
-        assert pr["base"]["repo"]["full_name"] == "acme/model"
-        base_git = emu.state.repo("acme", "model").git
-        assert base_git.resolve(f"refs/pull/{pr['number']}/head") == head["sha"]
-        assert base_git.resolve("refs/heads/patch") is None  # the branch stays in the fork
-        listed = c.call("GET", f"{R}/pulls", expect=200, head="contrib:patch")
-        assert [p["number"] for p in listed] == [pr["number"]]
-        assert c.call("GET", f"{R}/pulls", expect=200, head="acme:patch") == []
-        files = c.call("GET", f"{R}/pulls/{pr['number']}/files", expect=200)
-        assert [f["filename"] for f in files] == ["Jenkinsfile"]
-        # the fork's owner may not write to the base repository
-        c.call("POST", f"{R}/git/refs", {"ref": "refs/heads/x", "sha": head["sha"]},
-               expect=403)
-        c2 = c.call("POST", f"{F}/git/commits", {"message": "m2", "tree": tree["sha"],
-                                                  "parents": [head["sha"]]})
-        c.call("PATCH", f"{F}/git/refs/heads/patch", {"sha": c2["sha"]}, expect=200)
-        assert base_git.resolve(f"refs/pull/{pr['number']}/head") == c2["sha"]
-        assert c.call("GET", f"{R}/pulls/{pr['number']}")["head"]["sha"] == c2["sha"]
-        deadline = __import__("time").monotonic() + 10
-        while len(_Sink.received) < 2 and __import__("time").monotonic() < deadline:
-            __import__("time").sleep(0.05)
-        seen = []
-        for headers, body in _Sink.received:
-            payload = json.loads(body)
-            name = f"{headers['x-github-event'].replace('_', '-')}-{payload['action']}"
-            seen.append(name)
-            schema = hooks[name]["post"]["requestBody"]["content"]["application/json"]["schema"]
-            _validate(schema, payload, name)
-            assert payload["repository"]["full_name"] == "acme/model"
-            assert payload["pull_request"]["head"]["repo"]["full_name"] == "contrib/model"
-        assert sorted(seen) == ["pull-request-opened", "pull-request-synchronize"]
-    finally:
-        sink.shutdown()
-        sink.server_close()
+    emu.add_hook(webhook_sink, "s3cret")
+    emu.add_fork("acme/model", "contrib/model")
+    emu.add_user("contrib", "contrib-token")
+    c = Client(emu, spec)
+    c.session.headers["Authorization"] = "token contrib-token"
+    F = "/repos/contrib/model"
+    fork = c.call("GET", F, expect=200)
+    assert fork["fork"] is True and fork["parent"]["full_name"] == "acme/model"
+    assert fork["source"]["full_name"] == "acme/model"
+    main = c.call("GET", f"{F}/git/ref/heads/main")["object"]["sha"]
+    tree = c.call("POST", f"{F}/git/trees", {"base_tree": c.call(
+        "GET", f"{F}/git/commits/{main}")["tree"]["sha"], "tree": [
+        {"path": "Jenkinsfile", "mode": "100644", "type": "blob", "content": "x\n"}]})
+    head = c.call("POST", f"{F}/git/commits", {"message": "m", "tree": tree["sha"],
+                                                "parents": [main]})
+    c.call("POST", f"{F}/git/refs", {"ref": "refs/heads/patch", "sha": head["sha"]},
+           expect=201)
+    R = "/repos/acme/model"
+    pr = c.call("POST", f"{R}/pulls", {"title": "t", "head": "contrib:patch",
+                                       "base": "main"}, expect=201)
+    assert pr["head"]["repo"]["full_name"] == "contrib/model"
+    assert pr["head"]["repo"]["fork"] is True and pr["head"]["label"] == "contrib:patch"
+    assert pr["base"]["repo"]["full_name"] == "acme/model"
+    base_git = emu.state.repo("acme", "model").git
+    assert base_git.resolve(f"refs/pull/{pr['number']}/head") == head["sha"]
+    assert base_git.resolve("refs/heads/patch") is None  # the branch stays in the fork
+    listed = c.call("GET", f"{R}/pulls", expect=200, head="contrib:patch")
+    assert [p["number"] for p in listed] == [pr["number"]]
+    assert c.call("GET", f"{R}/pulls", expect=200, head="acme:patch") == []
+    files = c.call("GET", f"{R}/pulls/{pr['number']}/files", expect=200)
+    assert [f["filename"] for f in files] == ["Jenkinsfile"]
+    # the fork's owner may not write to the base repository
+    c.call("POST", f"{R}/git/refs", {"ref": "refs/heads/x", "sha": head["sha"]},
+           expect=403)
+    c2 = c.call("POST", f"{F}/git/commits", {"message": "m2", "tree": tree["sha"],
+                                              "parents": [head["sha"]]})
+    c.call("PATCH", f"{F}/git/refs/heads/patch", {"sha": c2["sha"]}, expect=200)
+    assert base_git.resolve(f"refs/pull/{pr['number']}/head") == c2["sha"]
+    assert c.call("GET", f"{R}/pulls/{pr['number']}")["head"]["sha"] == c2["sha"]
+    seen = []
+    for headers, body in _deliveries(2):
+        payload = json.loads(body)
+        name = f"{headers['x-github-event'].replace('_', '-')}-{payload['action']}"
+        seen.append(name)
+        schema = hooks[name]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        _validate(schema, payload, name)
+        assert payload["repository"]["full_name"] == "acme/model"
+        assert payload["pull_request"]["head"]["repo"]["full_name"] == "contrib/model"
+    assert sorted(seen) == ["pull-request-opened", "pull-request-synchronize"]
