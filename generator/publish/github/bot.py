@@ -249,12 +249,19 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
         report(repo, number, "❌ mlgen could not render this pull request:\n\n" +
                _code_block(str(exc)))
 
-    def check_pr(repo: str, number: int, head_ref: str, from_fork: bool) -> None:
+    def plan_or_report(repo: str, number: int, ref: str,
+                       from_fork: bool) -> github_sync.RemotePlan | None:
+        """The PR's plan, or None once a render error was reported on the PR."""
         try:
-            plan = github_sync.plan_remote(client, repo, head_ref, render_fn,
+            return github_sync.plan_remote(client, repo, ref, render_fn,
                                            overrides=policy(repo, from_fork))
         except UsageError as exc:
             report_error(repo, number, exc)
+            return None
+
+    def check_pr(repo: str, number: int, head_ref: str, from_fork: bool) -> None:
+        plan = plan_or_report(repo, number, head_ref, from_fork)
+        if plan is None:
             return
         if plan.up_to_date:
             text = f"✅ Pipeline files match `mlgen.yaml` ({plan.unchanged} files checked)."
@@ -266,19 +273,14 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
 
     def sync_pr(repo: str, number: int, user: str) -> None:
         if not gh.can_write(client, repo, user):
-            gh.upsert_comment(client, repo, number, STATUS_MARKER,
-                              f"{STATUS_MARKER}\n### mlgen\n\n@{user}: `/mlgen sync` needs "
-                              "write access to this repository.\n")
+            report(repo, number, f"@{user}: `/mlgen sync` needs write access to this repository.")
             return
         pull = client.call(f"read #{number}", lambda: client.repo(repo).get_pull(number))
         if pull.head.repo is None or pull.head.repo.full_name != repo:
             raise gh.GitHubError("sync", 422, "the PR comes from a fork; not pushing there")
         branch = pull.head.ref
-        try:
-            plan = github_sync.plan_remote(client, repo, branch, render_fn,
-                                           overrides=policy(repo, False))
-        except UsageError as exc:
-            report_error(repo, number, exc)
+        plan = plan_or_report(repo, number, branch, False)
+        if plan is None:
             return
         if plan.up_to_date:
             text = "✅ Nothing to sync: pipeline files already match `mlgen.yaml`."
