@@ -9,7 +9,7 @@ from mlgen.project import render_artifacts
 from mlgen.render import make_environment
 from mlgen.spec_loader import load_spec
 
-from .helpers import SKETCH
+from tests.helpers import SKETCH
 
 
 @pytest.fixture()

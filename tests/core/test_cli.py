@@ -6,7 +6,7 @@ import sys
 
 from mlgen import __version__
 
-from .helpers import run_mlgen
+from tests.helpers import run_mlgen
 
 HEAVY = ("kubernetes", "github", "jenkins", "docker", "sklearn", "pandas", "numpy", "scipy",
          "pydantic", "jinja2")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO
+from tests.helpers import REPO
 
 pytest.importorskip("mkdocs", reason="mkdocs is in the dev extra")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import SKETCH, run_mlgen, snapshot
+from tests.helpers import SKETCH, run_mlgen, snapshot
 
 
 def _errors(stderr: str) -> list[str]:

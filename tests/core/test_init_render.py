@@ -7,7 +7,7 @@ import pytest
 import yaml
 from mlgen.render import header_for
 
-from .helpers import SKETCH, run_mlgen, snapshot
+from tests.helpers import SKETCH, run_mlgen, snapshot
 
 
 def test_init_non_interactive_writes_spec_project_and_pipelines(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_template_override_layers_over_builtins(project: Path, tmp_path: Path) -
     assert "# org policy for credit-risk" in (project / ".dockerignore").read_text()
     assert "FROM ${BASE_IMAGE}" in (project / "Dockerfile").read_text()  # built-in still used
     env_result = run_mlgen("-C", str(project), "render", "--diff",
-                           env={"MLGEN_TEMPLATES": str(tmp_path / "org-templates")})
+                           extra_env={"MLGEN_TEMPLATES": str(tmp_path / "org-templates")})
     assert env_result.returncode == 0 and env_result.stdout == ""
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from mlgen import DISTRIBUTION, __version__
 
-from .helpers import REPO
+from tests.helpers import REPO
 
 WHEEL_NAME = f"{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .helpers import run_mlgen
+from tests.helpers import run_mlgen
 
 
 def _properties(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:

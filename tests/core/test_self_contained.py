@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO as REPO_ROOT
+
+ROOT = REPO_ROOT
 REFERENCE = ROOT / "tests" / "reference"
 
 # A path built from outside the checkout: `parents[N]` past the root, a literal "shared"

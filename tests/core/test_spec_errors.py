@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlgen.spec_loader import parse_spec
 
-from .helpers import SKETCH, run_mlgen, snapshot
+from tests.helpers import SKETCH, run_mlgen, snapshot
 
 GOOD = SKETCH.read_text()
 

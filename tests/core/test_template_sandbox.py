@@ -15,7 +15,7 @@ import pytest
 from mlgen.errors import EXIT_USAGE
 from mlgen.render import _bytecode_cache, make_environment
 
-from .helpers import SKETCH, run_mlgen, snapshot
+from tests.helpers import SKETCH, run_mlgen, snapshot
 
 MARKER = "{marker}"  # replaced by the test's marker path
 RUN = f"popen('touch {MARKER}').read()"
@@ -75,7 +75,7 @@ def assert_blocked(proc: object, tmp_path: Path, marker: Path,
 def test_render_refuses_every_escape(name: str, tmp_path: Path) -> None:
     root, marker = project(tmp_path, ESCAPES[name])
     before = snapshot(root)
-    proc = run_mlgen("render", cwd=root, env=cli_env(tmp_path))
+    proc = run_mlgen("render", cwd=root, extra_env=cli_env(tmp_path))
     assert_blocked(proc, tmp_path, marker)
     assert snapshot(root) == before  # nothing written: not one generated file, no lock
 
@@ -84,7 +84,7 @@ def test_render_refuses_every_escape(name: str, tmp_path: Path) -> None:
 def test_sync_refuses_the_escape_and_writes_nothing(name: str, tmp_path: Path) -> None:
     root, marker = project(tmp_path, ESCAPES[name])
     before = snapshot(root)
-    proc = run_mlgen("-C", str(root), "sync", env=cli_env(tmp_path))
+    proc = run_mlgen("-C", str(root), "sync", extra_env=cli_env(tmp_path))
     assert_blocked(proc, tmp_path, marker,
                    where=os.path.normpath(root / "ci/templates/docker/dockerignore.j2") + ":2")
     assert snapshot(root) == before
@@ -102,7 +102,7 @@ def test_organisation_and_command_line_overrides_are_sandboxed_too(how: str,
         args += ["--templates", str(org)]
     else:
         env["MLGEN_TEMPLATES"] = str(org)
-    proc = run_mlgen(*args, cwd=root, env=env)
+    proc = run_mlgen(*args, cwd=root, extra_env=env)
     assert_blocked(proc, tmp_path, marker, where=f"{org}/docker/dockerignore.j2:2")
 
 
@@ -112,7 +112,7 @@ def test_the_error_names_the_macro_file_and_line_that_did_it(tmp_path: Path) -> 
     (root / "ci/templates/docker/_helpers.j2").write_text(
         "{% macro ignore() -%}\n*.tmp\n{{ cycler.__init__.__globals__.os." +
         RUN.replace(MARKER, str(marker)) + " }}\n{%- endmacro %}\n", encoding="utf-8")
-    proc = run_mlgen("render", "--dry-run", cwd=root, env=cli_env(tmp_path))
+    proc = run_mlgen("render", "--dry-run", cwd=root, extra_env=cli_env(tmp_path))
     assert_blocked(proc, tmp_path, marker, where="ci/templates/docker/_helpers.j2:3")
     assert "'__init__'" in proc.stderr
 

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,10 @@ pytest.importorskip("scipy", reason="the model runtime extra (mlgen[runtime]) is
 import yaml
 from mlgen.cli import main
 
+from tests.helpers import MLGEN_SCRIPT, run_mlgen
 from tests.serve.helpers import REPO, Server, free_port
 
-MLGEN = Path(sys.executable).parent / "mlgen"
+MLGEN = MLGEN_SCRIPT
 NAME = "credit-drift"
 ROWS = 1_500  # per window; well above drift.min_rows, small enough to send in a second
 PLANTED = ("debt_ratio", "income", "region")  # 3 of 6 features: share 0.5 = the threshold
@@ -38,8 +38,7 @@ CATEGORICAL = ("employment_type", "region")  # as the scaffolded mlgen.yaml decl
 
 
 def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(MLGEN), "-C", str(root), *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    return run_mlgen("-C", str(root), *args, script=True)
 
 
 def _cronjob_command(root: Path, log_dir: Path) -> list[str]:

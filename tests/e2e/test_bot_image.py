@@ -63,7 +63,8 @@ from tests.images.podman_env import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO as REPO_ROOT
+
 BOT_DIR = REPO_ROOT / "deploy" / "bot"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The name deploy/bot/k8s gives the image; its kustomization rewrites it, and so does ours.

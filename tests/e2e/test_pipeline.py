@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests import helpers
 from tests.e2e import kubeplay
 from tests.e2e.common import Timings, containers_box, exited, git, http_get, ids_after
 from tests.images.podman_env import (
@@ -38,7 +39,8 @@ from tests.images.podman_env import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO as REPO_ROOT
+
 NAME = "mlgen-e2e"  # fixed, so a rerun on a developer machine reuses podman's layer cache
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TIMINGS = Timings()
@@ -76,12 +78,7 @@ class Running:
 
 def run_mlgen(*args: str, env: dict[str, str], timeout: float = 900,
               check: bool = True) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([sys.executable, "-m", "mlgen", *args], env=env, capture_output=True,
-                         text=True, timeout=timeout, check=False)
-    if check and out.returncode != 0:
-        raise AssertionError(f"mlgen {' '.join(args)} exited {out.returncode}\n"
-                             f"stdout:\n{out.stdout[-4000:]}\nstderr:\n{out.stderr[-6000:]}")
-    return out
+    return helpers.run_mlgen(*args, env=env, timeout=timeout, check=check)
 
 
 

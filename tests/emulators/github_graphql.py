@@ -31,6 +31,7 @@ from graphql import (
 )
 
 from tests.emulators.github import ApiError
+from tests.helpers import REPO as REPO_ROOT
 
 if TYPE_CHECKING:
     from tests.emulators.github import Repo, Request, Shapes, State
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 # package.json). The introspection JSON, not schema.graphql: the SDL repeats some field
 # definitions and graphql-core refuses it.
 GRAPHQL_SCHEMA_ENV = "MLGEN_GITHUB_GRAPHQL_SCHEMA"
-DEFAULT_GRAPHQL_SCHEMA = (Path(__file__).resolve().parents[2] / "node_modules" / "@octokit"
+DEFAULT_GRAPHQL_SCHEMA = (REPO_ROOT / "node_modules" / "@octokit"
                           / "graphql-schema" / "schema.json")
 # Emulator choice (GitHub documents no figure): Blob.text stops at 512 KiB with isTruncated
 # true, so a client's fallback to the REST blob can be exercised with a modest file.

@@ -21,6 +21,8 @@ pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 from mlgen.integrations.github import client as gh
 from mlgen.publish.github.bot import STATUS_MARKER, Bot, BotConfig, github_handler
 
+from tests.helpers import REPO as REPO_ROOT
+
 SECRET = b"webhook-secret"
 
 
@@ -188,7 +190,7 @@ def test_bot_serve_refuses_a_trusted_name_that_is_not_owner_name(tmp_path: Path)
 
 # ---------------------------------------------------------------- template overrides
 
-EXAMPLE_SPEC = (Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
+EXAMPLE_SPEC = (REPO_ROOT / "examples" / "credit-risk"
                 / "mlgen.yaml").read_text()
 SPEC_WITH_OVERRIDES = EXAMPLE_SPEC + "templates: ci/templates\n"
 OVERRIDE = "ci/templates/docker/dockerignore.j2"

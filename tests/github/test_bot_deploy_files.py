@@ -10,9 +10,10 @@ from mlgen.validate import checkov, hadolint, kubernetes, yamllint
 from mlgen.validate.model import Workspace
 from mlgen.validate.runner import run_checks
 
+from tests.helpers import REPO as REPO_ROOT
 from tests.validate.helpers import need
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 BOT = "deploy/bot"
 K8S = f"{BOT}/k8s"
 TOOLS = (hadolint.NAME, yamllint.NAME, kubernetes.KUSTOMIZE, kubernetes.VALIDATE, checkov.NAME)

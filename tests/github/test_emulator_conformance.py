@@ -13,17 +13,17 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
+from tests.helpers import REPO as REPO_ROOT
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the dev extra")
 
-REFERENCE = Path(__file__).resolve().parents[1] / "reference"  # vendored, see its README.md
+REFERENCE = REPO_ROOT / "tests" / "reference"  # vendored, see its README.md
 OPENAPI = REFERENCE / "github-openapi-subset.json"
 WEBHOOKS = REFERENCE / "github-webhooks-subset.json"
 

@@ -17,6 +17,9 @@ from mlgen.integrations.github import client as gh
 from mlgen.publish.github.fleet import FleetOptions, read_fleet_file, run_fleet, summary_table
 from mlgen.publish.github.sync_pr import sync_pull_request
 
+from tests.helpers import REPO as REPO_ROOT
+from tests.helpers import call_mlgen
+
 
 def sync(client: Any, repository: str, **kw: Any) -> dict[str, Any]:
     return sync_pull_request(client, repository, render=fake_render, **kw)
@@ -74,7 +77,7 @@ def test_github_retrain_hook_dispatches_the_drift_workflow(monkeypatch: pytest.M
 
 # ---------------------------------------------------------------- template overrides
 
-EXAMPLE_SPEC = (Path(__file__).resolve().parents[2] / "examples" / "credit-risk"
+EXAMPLE_SPEC = (REPO_ROOT / "examples" / "credit-risk"
                 / "mlgen.yaml").read_text()
 SPEC_WITH_OVERRIDES = EXAMPLE_SPEC + "templates: ci/templates\n"
 OVERRIDE = "ci/templates/docker/dockerignore.j2"
@@ -89,15 +92,11 @@ def escape(marker: Path) -> str:
 @pytest.fixture()
 def mlgen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
     """The real CLI entry point, exit codes as a user sees them."""
-    from mlgen.cli import main
 
     def run(emu: Emulator, *args: str) -> tuple[int, str, str]:
         monkeypatch.setenv("GITHUB_TOKEN", DEFAULT_TOKEN)
         monkeypatch.setenv("GITHUB_API_URL", emu.url)
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
+        return call_mlgen(capsys, *args)
     return run
 
 

@@ -18,7 +18,9 @@ from mlgen.cli import cli
 from mlgen.integrations.github import client as gh
 from mlgen.integrations.github import gitdata as pub
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit-risk" / "mlgen.yaml"
+from tests.helpers import REPO as REPO_ROOT
+
+EXAMPLE = REPO_ROOT / "examples" / "credit-risk" / "mlgen.yaml"
 
 
 def fake_render(spec_text: str) -> dict[str, bytes]:

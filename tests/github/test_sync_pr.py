@@ -21,6 +21,8 @@ from mlgen.integrations.github import client as gh
 from mlgen.integrations.github import gitdata as pub
 from mlgen.sync.lock import LOCK_PATH
 
+from tests.helpers import call_mlgen
+
 EDIT = "# team note: keep the build small\n"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
@@ -61,9 +63,7 @@ def mlgen(emu: Emulator, capsys: pytest.CaptureFixture[str],
     monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
 
     def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
+        code, out, err = call_mlgen(capsys, *args)
         assert DEFAULT_TOKEN not in out + err
         return code, out, err
     return run

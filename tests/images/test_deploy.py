@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import run_mlgen
+
 DIGEST = "sha256:" + "ab" * 32
 
 
 def mlgen(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlgen", *args], capture_output=True, text=True,
-                          timeout=120, env=env, check=False)
+    return run_mlgen(*args, env=env, timeout=120)
 
 
 @pytest.fixture(scope="module")

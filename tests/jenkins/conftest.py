@@ -67,10 +67,3 @@ def index_now(emu: JenkinsEmulator, project: str) -> None:
     answer.raise_for_status()
 
 
-def run_mlgen(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from mlgen.cli import main
-
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err

@@ -10,14 +10,15 @@ import pytest
 from mlgen.targets.jenkins_job import normalise_xml
 
 from tests.emulators.jenkins import JenkinsEmulator
+from tests.helpers import call_mlgen
 
-from .conftest import ADMIN_TOKEN, index_now, run_mlgen, write_spec
+from .conftest import ADMIN_TOKEN, index_now, write_spec
 
 JOB = "ml/retail/credit-risk"
 
 
 def plan_json(capsys: pytest.CaptureFixture[str], repo: Path, *extra: str) -> dict:
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json", *extra)
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json", *extra)
     assert code == 0, out
     return json.loads(out)
 
@@ -36,7 +37,7 @@ def test_apply_creates_folders_and_job_then_changes_nothing(
     assert [(j["name"], j["action"]) for j in planned["jobs"]] == [(JOB, "create")]
     assert jenkins_env.state.find(["ml"]) is None  # plan changed nothing
 
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
     assert code == 0, out
     item = jenkins_env.state.find(["ml", "retail", "credit-risk"])
     assert item is not None and item.kind == "multibranch"
@@ -53,7 +54,7 @@ def test_apply_creates_folders_and_job_then_changes_nothing(
     assert "[mlgen source=bank-ml/credit-risk config=" in description
 
     before = dict(jenkins_env.state.stats)
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
     assert code == 0 and "0 job(s) created, 0 reconfigured; 1 request(s)" in out
     assert jenkins_env.state.stats["total"] - before["total"] == 1  # one config read per job
     assert jenkins_env.state.stats["POST"] == before["POST"]
@@ -63,7 +64,7 @@ def test_spec_change_is_planned_as_an_xml_diff_and_applied(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
     write_spec(repo, jenkinsfile="ci/Jenkinsfile")
     planned = plan_json(capsys, repo)
     change = planned["jobs"][0]
@@ -71,7 +72,7 @@ def test_spec_change_is_planned_as_an_xml_diff_and_applied(
     assert "-    <scriptPath>Jenkinsfile</scriptPath>" in change["diff"]
     assert "+    <scriptPath>ci/Jenkinsfile</scriptPath>" in change["diff"]
     posts_before = posts(jenkins_env)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
     assert posts(jenkins_env) == posts_before + 1  # exactly the one reconfiguration
     assert plan_json(capsys, repo)["counts"]["unchanged"] == 1
 
@@ -80,7 +81,7 @@ def test_ui_edit_is_detected_reported_and_overwritten(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     client = jenkins.Jenkins(jenkins_env.url, "admin", ADMIN_TOKEN)
     live = client.get_job_config(JOB)
     client.reconfig_job(JOB, live.replace("<credentialsId>github-app<", "<credentialsId>hand-made<"))
@@ -90,7 +91,7 @@ def test_ui_edit_is_detected_reported_and_overwritten(
     assert cached["jobs"][0]["cached"] and cached["requests"] == 0
     planned = plan_json(capsys, repo, "--cache", "--refresh")
     assert planned["jobs"][0]["action"] == "update" and planned["jobs"][0]["edited_on_server"]
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--refresh")
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--refresh")
     assert code == 0 and f"job {JOB} was changed on Jenkins since mlgen applied it" in err
     assert "<credentialsId>github-app<" in client.get_job_config(JOB)
 
@@ -99,9 +100,9 @@ def test_cache_makes_unchanged_reapply_free_and_spec_changes_still_read(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     total = jenkins_env.state.stats["total"]
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     assert jenkins_env.state.stats["total"] == total
     write_spec(repo, description="new words")
     planned = plan_json(capsys, repo, "--cache")
@@ -112,29 +113,29 @@ def test_prune_deletes_exactly_what_it_listed_and_cache_forgets(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo, jenkins_folder="ml/old")
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     other = tmp_path / "other"
     write_spec(other, "churn", repository="bank-ml/churn")
-    assert run_mlgen(capsys, "-C", str(other), "jenkins", "apply")[0] == 0
+    assert call_mlgen(capsys, "-C", str(other), "jenkins", "apply")[0] == 0
     client = jenkins.Jenkins(jenkins_env.url, "admin", ADMIN_TOKEN)
     client.create_job("ml/hand-made", "<flow-definition><description>x</description></flow-definition>")
 
     write_spec(repo, jenkins_folder="ml/new")  # the job moves
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     for project in ("ml/new/credit-risk", "ml/retail/churn"):
         index_now(jenkins_env, project)  # branch jobs: made by Jenkins, unmarked, never pruned
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--json")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--json")
     listed = json.loads(out)
     assert code == 0 and listed == {"dry_run": True, "jobs": ["ml/old/credit-risk"]}
     assert client.job_exists("ml/old/credit-risk")  # dry run by default
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--yes")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--yes")
     assert code == 0 and "- deleted ml/old/credit-risk" in out
     remaining = {j["fullname"] for j in client.get_all_jobs()}
     assert remaining == {"ml", "ml/old", "ml/new", "ml/new/credit-risk", "ml/new/credit-risk/main",
                          "ml/retail", "ml/retail/churn", "ml/retail/churn/main", "ml/hand-made"}
     # Moving back re-creates it: the pruned job's cache entry is gone (JJB would skip it).
     write_spec(repo, jenkins_folder="ml/old")
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     assert client.job_exists("ml/old/credit-risk")
 
 
@@ -145,9 +146,9 @@ def test_existing_unmarked_job_is_a_conflict_until_adopted(
     client = jenkins.Jenkins(jenkins_env.url, "admin", ADMIN_TOKEN)
     client.create_job("credit-risk",
                       "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>")
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
     assert code == 1 and "job credit-risk: exists on Jenkins without mlgen's marker" in err
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--adopt")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--adopt")[0] == 0
     assert "[mlgen source=" in client.get_job_config("credit-risk")
 
 
@@ -158,7 +159,7 @@ def test_pipeline_kind_and_fleet(jenkins_env: JenkinsEmulator, tmp_path: Path,
                    jenkins_folder=f"ml/team-{i % 2}", kind="pipeline" if i == 2 else "multibranch")
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text("concurrency: 2\nrepositories:\n  - m0/mlgen.yaml\n  - path: m1\n  - m2\n")
-    code, out, err = run_mlgen(capsys, "jenkins", "apply", "--fleet", str(fleet))
+    code, out, err = call_mlgen(capsys, "jenkins", "apply", "--fleet", str(fleet))
     assert code == 0, err
     assert "ml/team-0/model-0  bank-ml/model-0  created" in out
     assert "3 job(s) created" in out and "3 folder(s)" in out
@@ -168,12 +169,12 @@ def test_pipeline_kind_and_fleet(jenkins_env: JenkinsEmulator, tmp_path: Path,
     assert root.findtext(".//userRemoteConfigs/hudson.plugins.git.UserRemoteConfig/url") == \
         "https://github.com/bank-ml/model-2.git"
     assert root.findtext(".//branches/hudson.plugins.git.BranchSpec/name") == "*/main"
-    code, out, _ = run_mlgen(capsys, "jenkins", "plan", "--fleet", str(fleet), "--json")
+    code, out, _ = call_mlgen(capsys, "jenkins", "plan", "--fleet", str(fleet), "--json")
     assert json.loads(out)["counts"] == {"folders": 0, "create": 0, "update": 0, "unchanged": 3,
                                          "conflict": 0}
     # Two repositories claiming one job name is refused, naming both.
     write_spec(tmp_path / "m1", "model-0", repository="bank-ml/model-1", jenkins_folder="ml/team-0")
-    code, _, err = run_mlgen(capsys, "jenkins", "plan", "--fleet", str(fleet))
+    code, _, err = call_mlgen(capsys, "jenkins", "plan", "--fleet", str(fleet))
     assert code == 1 and "bank-ml/model-0 and bank-ml/model-1" in err
 
 
@@ -194,5 +195,5 @@ def test_missing_repository_names_the_spec_key(jenkins_env: JenkinsEmulator, tmp
                                                capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo, repository=None)
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan")
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "plan")
     assert code == 2 and "ci.github.repository" in err and "mlgen.yaml" in err

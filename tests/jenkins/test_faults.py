@@ -8,8 +8,9 @@ from mlgen.errors import UsageError
 from mlgen.integrations.jenkins import Connection, JenkinsClient, JenkinsError, connection_from
 
 from tests.emulators.jenkins import JenkinsEmulator
+from tests.helpers import call_mlgen
 
-from .conftest import ADMIN_TOKEN, run_mlgen, write_spec
+from .conftest import ADMIN_TOKEN, write_spec
 
 JOB = "ml/retail/credit-risk"
 
@@ -77,7 +78,7 @@ def test_cli_errors_never_print_the_token(jenkins_env: JenkinsEmulator, tmp_path
     repo = tmp_path / "repo"
     write_spec(repo)
     monkeypatch.setenv("JENKINS_API_TOKEN", "very-secret-token-value")
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
     assert code == 1 and f"job {JOB}" in err and "(401)" in err
     assert "very-secret-token-value" not in out + err
 
@@ -88,7 +89,7 @@ def test_apply_survives_transient_5xx(jenkins_env: JenkinsEmulator, tmp_path: Pa
     write_spec(repo)
     jenkins_env.state.faults.rules = [{"status": 503, "count": 1, "path": "createItem"},
                                       {"drop": True, "count": 1, "path": "config.xml"}]
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--retries", "2")
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--retries", "2")
     assert code == 0, err
     assert jenkins_env.state.find(["ml", "retail", "credit-risk"]) is not None
 
@@ -100,10 +101,10 @@ def test_lost_answers_to_creates_are_retried_safely(jenkins_env: JenkinsEmulator
     # Each createItem takes effect, then its answer is lost; the retry meets "already exists".
     jenkins_env.state.faults.rules = [{"drop": True, "after": True, "count": 3,
                                        "path": "createItem"}]
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
     assert code == 0, err
     assert "2 folder(s) and 1 job(s) created" in out
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json")
     assert '"unchanged": 1' in out
 
 
@@ -120,16 +121,16 @@ def test_trigger_follows_queue_to_result(jenkins_env: JenkinsEmulator, tmp_path:
                                          capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--reason", "drift",
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--reason", "drift",
                                "--param", "WINDOW=24h", "--poll", "0.02", "--console")
     assert code == 0, err
     assert f"job {JOB}/main: build #1 SUCCESS" in out and "REASON = drift" in out
     assert "WINDOW = 24h" in out
     jenkins_env.state.next_results[f"{JOB}/main"] = ["FAILURE"]
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02")
     assert code == 1 and "build #2 FAILURE" in out
     jenkins_env.state.queue_seconds = 60
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02",
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02",
                              "--timeout", "1")
     assert code == 1 and f"job {JOB}/main: queue item 3 did not start within 1 s" in err

@@ -12,8 +12,9 @@ import jenkins
 import pytest
 
 from tests.emulators.jenkins import JenkinsEmulator
+from tests.helpers import call_mlgen
 
-from .conftest import ADMIN_TOKEN, run_mlgen, write_spec
+from .conftest import ADMIN_TOKEN, write_spec
 
 JJB = Path(sys.executable).with_name("jenkins-jobs")
 JOBS_YAML = """
@@ -68,7 +69,7 @@ def test_jjb_update_delete_old_and_cache_against_the_emulator(
     # mlgen sees JJB's job as not its own, and refuses to overwrite it without --adopt.
     repo = tmp_path / "repo"
     write_spec(repo)
-    code, out, _ = run_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json")
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "plan", "--json")
     assert code == 1 and json.loads(out)["jobs"][0]["action"] == "conflict"
 
     # --delete-old removes JJB-managed jobs no longer in the YAML, through doDelete.

@@ -8,15 +8,16 @@ from mlgen.publish.retrain import RetrainError, get_hook
 from mlgen.spec_loader import load_spec
 
 from tests.emulators.jenkins import JenkinsEmulator
+from tests.helpers import call_mlgen
 
-from .conftest import run_mlgen, write_spec
+from .conftest import write_spec
 
 
 def test_drift_retrain_hook_builds_the_default_branch(jenkins_env: JenkinsEmulator, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     spec_file = write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
     hook = get_hook("jenkins", load_spec(spec_file))
     url = hook.trigger("psi above 0.2", {"drifted": ["income"]})
     assert url.endswith("/job/ml/job/retail/job/credit-risk/job/main/1/")

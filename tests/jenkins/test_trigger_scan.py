@@ -3,7 +3,6 @@ jobs until Jenkins indexes it, so trigger asks for a branch scan and waits for t
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import pytest
 import requests
 
 from tests.emulators.jenkins import JenkinsEmulator
+from tests.helpers import call_mlgen, run_mlgen
 
-from .conftest import index_now, run_mlgen, write_spec
+from .conftest import index_now, write_spec
 
 JOB = "ml/retail/credit-risk"
 
@@ -24,8 +24,7 @@ def scans(emu: JenkinsEmulator, project: str = JOB) -> list[dict[str, object]]:
 
 def mlgen(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real `mlgen` in a subprocess (the environment carries JENKINS_URL and the token)."""
-    return subprocess.run([sys.executable, "-m", "mlgen", "-C", str(repo), *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run_mlgen("-C", str(repo), *args, timeout=120)
 
 
 def test_apply_then_trigger_scans_waits_for_the_branch_and_builds(
@@ -54,9 +53,9 @@ def test_a_branch_the_scan_never_finds_fails_within_the_deadline(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
     started = time.monotonic()
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--branch", "feature",
+    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--branch", "feature",
                                "--poll", "0.1", "--scan-timeout", "1")
     elapsed = time.monotonic() - started
     assert code == 1 and 1 <= elapsed < 5, (elapsed, err)
@@ -74,10 +73,10 @@ def test_an_indexed_branch_is_built_without_a_scan(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
     index_now(jenkins_env, JOB)
     jenkins_env.state.stats.clear()
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02")
+    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02")
     assert code == 0, err
     assert f"job {JOB}/main: build #1 SUCCESS" in out
     assert "scan" not in err and "waiting for Jenkins to index" not in err
@@ -89,20 +88,20 @@ def test_pipeline_jobs_build_as_before_and_missing_jobs_say_why(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo, kind="pipeline")
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
-    code, out, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02")
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--poll", "0.02")
     assert code == 0 and f"job {JOB}: build #1 SUCCESS" in out, err
     assert "scan" not in err
 
     no_job = f"build failed: no such job on {jenkins_env.url} (run `mlgen jenkins apply` first, " \
              "or check --job/--branch)"
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", JOB,
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", JOB,
                              "--branch", "main", "--scan-timeout", "1")
     assert code == 1 and f"job {JOB}/main: {no_job}; {JOB} is a pipeline job, which has no " \
         "branches: drop --branch" in err
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", "ml/retail/x")
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", "ml/retail/x")
     assert code == 1 and err.strip() == f"error: job ml/retail/x: {no_job}"
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", "ml/gone/x")
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", "ml/gone/x")
     assert code == 1 and f"job ml/gone/x: {no_job}; ml/gone does not exist either" in err
     assert "Traceback" not in err and "scan" not in err
     # One build POST per trigger (no scan, no retry) and only the first one queued a build.
@@ -113,7 +112,7 @@ def test_triggering_the_multibranch_project_itself_asks_for_a_branch(
         jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "repo"
     write_spec(repo)
-    assert run_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
-    code, _, err = run_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", JOB)
+    assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
+    code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--job", JOB)
     assert code == 1 and "Traceback" not in err
     assert f"job {JOB}: build failed: Jenkins queued no build" in err and "--branch" in err

@@ -20,7 +20,9 @@ pytest.importorskip("sklearn", reason="the scaffold trains with scikit-learn (ml
 
 from mlgen.cli import main
 
-MLGEN = Path(sys.executable).parent / "mlgen"
+from tests.helpers import MLGEN_SCRIPT, run_mlgen
+
+MLGEN = MLGEN_SCRIPT
 TASKS = {"classification": "credit-risk", "regression": "house-prices"}
 ROWS = "1500"  # the generator's default is 5,000; the gate thresholds hold at this size too
 
@@ -33,8 +35,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def mlgen(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(MLGEN), "-C", str(root), *args], capture_output=True, text=True,
-                          env=_clean_env(), timeout=300, check=False)
+    return run_mlgen("-C", str(root), *args, env=_clean_env(), script=True)
 
 
 @pytest.fixture(scope="module", params=sorted(TASKS))

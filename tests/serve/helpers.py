@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import REPO as REPO_ROOT
+
 from .modelkit import CATEGORICAL, NUMERIC
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 START_TIMEOUT = 90.0  # importing sklearn on a busy 2-core machine can take a while
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,14 +15,15 @@ pytest.importorskip("httptools", reason="the model runtime extra (mlgen[runtime]
 
 from mlgen.cli import main
 
+from tests.helpers import MLGEN_SCRIPT, run_mlgen
+
 from .helpers import REPO, Server, free_port
 
-MLGEN = Path(sys.executable).parent / "mlgen"
+MLGEN = MLGEN_SCRIPT
 
 
 def _mlgen(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(MLGEN), "-C", str(root), *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    return run_mlgen("-C", str(root), *args, script=True)
 
 
 @pytest.mark.parametrize("task,name", [("classification", "credit-risk"),

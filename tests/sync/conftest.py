@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from mlgen.cli import main
 
+from tests.helpers import call_mlgen
+
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
            "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
@@ -20,10 +22,7 @@ class Project:
     capsys: pytest.CaptureFixture[str]
 
     def mlgen(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["-C", str(self.root), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
+        return call_mlgen(self.capsys, "-C", str(self.root), *args)
 
     def git(self, *args: str) -> str:
         done = subprocess.run(["git", "-c", "core.autocrlf=false", *args], check=False, cwd=self.root,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import run_mlgen, snapshot
+from tests.helpers import run_mlgen, snapshot
 from tests.sync.conftest import GIT_ENV
 
 LOCK = ".mlgen/lock.json"

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import yaml
 
+from tests.helpers import REPO as REPO_ROOT
+
 from .conftest import Project
 
-HOOKS = Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml"
+HOOKS = REPO_ROOT / ".pre-commit-hooks.yaml"
 
 
 def test_hooks_run_mlgen_check(project: Project) -> None:

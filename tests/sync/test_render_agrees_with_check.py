@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_mlgen
+
 from .conftest import GIT_ENV
 
 EDIT = "# team note: keep the build small\n"
@@ -33,8 +35,7 @@ class Repo:
 
     def mlgen(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "MLGEN_TEMPLATES"}
-        return subprocess.run([sys.executable, "-m", "mlgen", "-C", str(self.root), *args],
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        return run_mlgen("-C", str(self.root), *args, env=env, timeout=120)
 
     def git(self, *args: str) -> str:
         done = subprocess.run(["git", "-c", "core.autocrlf=false", *args], cwd=self.root,

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlgen.cli import main
 from mlgen.validate import locate
 
+from tests.helpers import REPO as REPO_ROOT
+from tests.helpers import run_mlgen
+
 from .helpers import need
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/mlgen.yaml"))
 ALL_TOOLS = ("yamllint", "kubernetes-validate", "kubectl", "zizmor", "hadolint", "checkov",
              "node", "npm-groovy-lint", "java")
@@ -31,8 +33,7 @@ SENTINELS = {
 
 
 def _mlgen(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlgen", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=600, check=False)
+    return run_mlgen(*args, cwd=cwd, env=env, timeout=600)
 
 
 def _planted_env(home: Path) -> dict[str, str]:

@@ -18,9 +18,11 @@ from mlgen.render import Artifact
 from mlgen.spec import LABEL_KEY_RE, Spec
 from mlgen.spec_loader import parse_spec
 
+from tests.helpers import REPO as REPO_ROOT
+
 from .helpers import need
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 BASE = yaml.safe_load((REPO / "examples" / "credit-risk" / "mlgen.yaml").read_text())
 NASTY = ["'", '"', "\\", "$", "${HOME}", "`id`", "$(id)", "${{ secrets.GITHUB_TOKEN }}",
          "\n", "\r\n", "#", ": ", "- ", "&anchor", "*anchor", "!!python/object:os.system",
