@@ -61,7 +61,7 @@ end
 
 
 def train_model(path: Path) -> None:
-    """The scaffold's pipeline shape on credit-like data (same as tests/serve/modelkit.py)."""
+    """The scaffold's pipeline shape on credit-like data (same as tests/models/serving/modelkit.py)."""
     import joblib
     import numpy as np
     import pandas as pd

@@ -5,7 +5,7 @@ client against this server. Every emulated repository is a bare git repository u
 directory: blob, tree and commit SHAs are computed by git itself, so a test can `git clone` the
 repository (`Emulator.repo_path(...)`) and read the commit mlgen made. Answers follow the
 operations in tests/reference/github-openapi-subset.json (checked by
-tests/github/test_emulator_conformance.py); webhook payloads follow github-webhooks-subset.json.
+tests/publish/github/test_emulator_conformance.py); webhook payloads follow github-webhooks-subset.json.
 
 GraphQL (POST /graphql, served by tests/emulators/github_graphql.py): every query is parsed
 and validated against GitHub's published schema, the introspection JSON of the npm package @octokit/graphql-schema pinned in package.json

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
-from tests.github.test_publish import fake_render, synced
+from tests.publish.github.test_publish import fake_render, synced
 
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 

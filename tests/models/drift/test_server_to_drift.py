@@ -28,7 +28,7 @@ import yaml
 from mlgen.cli import main
 
 from tests.helpers import MLGEN_SCRIPT, run_mlgen
-from tests.serve.helpers import REPO, Server, free_port
+from tests.models.serving.helpers import REPO, Server, free_port
 
 MLGEN = MLGEN_SCRIPT
 NAME = "credit-drift"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.emulators.github import DEFAULT_TOKEN, Emulator
-from tests.github.test_publish import fake_render, synced
+from tests.publish.github.test_publish import fake_render, synced
 
 pytest.importorskip("github", reason="PyGithub is the 'github' extra")
 

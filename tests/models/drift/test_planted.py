@@ -9,7 +9,7 @@ from mlgen.models.drift.detect import DriftSettings
 from mlgen.models.drift.run import run_drift
 from mlgen.models.profile import write_profile
 
-from tests.drift.helpers import frame, names
+from tests.models.drift.helpers import frame, names
 
 PLANTED = ("num03", "num11", "num20")
 SEEDS = 20

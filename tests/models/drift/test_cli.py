@@ -16,7 +16,7 @@ from mlgen.cli import main
 from mlgen.models.profile import write_profile
 from mlgen.publish.retrain import HOOKS, CommandHook, get_hook
 
-from tests.drift.helpers import frame, names, write_request_log
+from tests.models.drift.helpers import frame, names, write_request_log
 
 SHIFTED = ("num00", "num01", "cat0")
 

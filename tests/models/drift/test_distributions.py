@@ -14,7 +14,7 @@ from mlgen.models.drift.distributions import chi2_sf, kstwo_sf, smirnov_sf
 from scipy.special import smirnov
 from scipy.stats import chi2, kstwo
 
-from tests.drift.helpers import frame, names
+from tests.models.drift.helpers import frame, names
 
 SIZES = [1, 2, 5, 10, 37, 100, 140, 141, 500, 1200, 5000, 20_000, 99_999, 100_000, 100_001]
 

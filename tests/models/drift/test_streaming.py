@@ -14,7 +14,7 @@ from mlgen.models.drift.readers import ReadLog, read_chunks
 from mlgen.models.drift.run import run_drift
 from mlgen.models.profile import write_profile
 
-from tests.drift.helpers import frame, names, write_request_log
+from tests.models.drift.helpers import frame, names, write_request_log
 
 ROWS = 12_345
 CHUNK = 1_000

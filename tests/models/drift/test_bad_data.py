@@ -10,7 +10,7 @@ from mlgen.models.drift.detect import DriftSettings
 from mlgen.models.drift.run import run_drift
 from mlgen.models.profile import write_profile
 
-from tests.drift.helpers import frame, names, write_request_log
+from tests.models.drift.helpers import frame, names, write_request_log
 
 
 @pytest.fixture(scope="module")
