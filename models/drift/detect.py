@@ -5,7 +5,7 @@ area between the two CDFs, in units of the reference standard deviation) and cat
 the Jensen-Shannon distance. Both are effect sizes: they measure how far the distributions
 moved, not how sure we are that they moved, so they do not start flagging everything when the
 window grows to millions of rows, as the KS and chi-square p-values do (seen on 1M rows, see
-tests/reference/peers.md and tests/models/drift). One threshold (0.1) works across features of
+benchmarks/drift_bench.py and tests/models/drift). One threshold (0.1) works across features of
 any scale; a shift beyond the reference range keeps counting (PSI saturates in its tail bins);
 and they are what Evidently uses on large samples, so teams moving from it get the same verdicts.
 PSI (0.2), KS and chi-square (p < 0.05) stay available per feature type and are always reported.
