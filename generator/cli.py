@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .errors import EXIT_BUG, EXIT_INTERRUPTED, MlgenError
+from .project import Settings
 
 # name -> (module:attribute, short help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -38,13 +38,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("mlgen.commands.validate:command", "Run the real linters and scanners over the generated files."),
     "sync": ("mlgen.commands.sync:command", "Re-render and update generated files, keeping hand edits."),
 }
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the root group hands every subcommand."""
-
-    project_dir: Path
 
 
 class LazyGroup(click.Group):
@@ -120,12 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_BUG
     return rv if isinstance(rv, int) else 0
-
-
-def project_dir(ctx: click.Context) -> Path:
-    """The folder the command acts on (the root group's -C)."""
-    settings = ctx.find_object(Settings)
-    return settings.project_dir if settings else Path(".")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,9 @@
-"""From a project folder to the list of Artifacts it should contain.
+"""The model repository a command acts on, and the list of Artifacts it should contain.
+
+`Project` is the one place that knows where things live in a repository: `mlgen.yaml`, the
+`.mlgen/` folder (lock, journal, build inputs) and how to load the spec, required or "if there
+is one". Commands get it from the root group's `-C` with `current_project(ctx)`. Importing this
+module stays cheap (no pydantic, no Jinja) so that light commands start fast.
 
 Template folders layer, first match wins: the command line's `--templates`, then the spec's
 `templates:` (a project's overrides), then `MLGEN_TEMPLATES` (an organisation's overrides,
@@ -8,16 +13,69 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
-from .render import Artifact, make_environment
-from .spec import Spec
-from .spec_loader import SPEC_FILENAME, load_spec
+
+if TYPE_CHECKING:
+    import click
+
+    from .render import Artifact
+    from .spec import Spec
+
+SPEC_FILENAME = "mlgen.yaml"
+STATE_DIR = ".mlgen"  # mlgen's own files in a repository: lock, journal, build inputs
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the root group hands every subcommand."""
+
+    project_dir: Path
+
+
+@dataclass(frozen=True)
+class Project:
+    """A model repository: a folder that holds (or will hold) mlgen.yaml."""
+
+    root: Path
+
+    @property
+    def spec_path(self) -> Path:
+        return self.root / SPEC_FILENAME
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def has_spec(self) -> bool:
+        return self.spec_path.is_file()
+
+    def load(self) -> Spec:
+        """The spec; a missing or invalid mlgen.yaml is a SpecError (exit 2) naming the file."""
+        from .spec_loader import load_spec
+
+        return load_spec(self.spec_path)
+
+    def load_optional(self) -> Spec | None:
+        """The spec if the folder has one, else None (commands that also work without one)."""
+        return self.load() if self.has_spec() else None
+
+
+def project_dir(ctx: click.Context) -> Path:
+    """The folder the command acts on (the root group's -C)."""
+    settings = ctx.find_object(Settings)
+    return settings.project_dir if settings else Path(".")
+
+
+def current_project(ctx: click.Context) -> Project:
+    return Project(project_dir(ctx))
 
 
 def load_project(project_dir: Path) -> Spec:
-    return load_spec(project_dir / SPEC_FILENAME)
+    return Project(project_dir).load()
 
 
 def template_dirs(spec: Spec, project_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
@@ -40,6 +98,7 @@ def render_artifacts(spec: Spec, project_dir: Path, only: Iterable[str] = (),
     `used_templates`, when given, is filled with template name -> file for every template the
     render loaded (the lock file fingerprints exactly those, overrides included).
     """
+    from .render import make_environment
     from .targets import TARGETS
 
     wanted = list(only) or list(spec.targets)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UsageError
+from ..project import Project
 
 
 def resolve_repository(explicit: str | None, folder: Path) -> str:
@@ -15,12 +16,9 @@ def resolve_repository(explicit: str | None, folder: Path) -> str:
         return explicit
     if os.environ.get("GITHUB_REPOSITORY"):
         return os.environ["GITHUB_REPOSITORY"]
-    if (folder / "mlgen.yaml").is_file():
-        from ..project import load_project
-
-        spec = load_project(folder)
-        if spec.ci.github.repository:
-            return spec.ci.github.repository
+    spec = Project(folder).load_optional()
+    if spec is not None and spec.ci.github.repository:
+        return spec.ci.github.repository
     raise UsageError("which GitHub repository? pass --repo OWNER/NAME, set GITHUB_REPOSITORY, "
                      "or set ci.github.repository in mlgen.yaml")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
 from ..errors import UsageError
+from ..project import STATE_DIR, project_dir
 
 # The generated Dockerfile copies this folder into the build stage only; see Dockerfile.j2.
-BUILD_INPUTS = Path(".mlgen") / "build"
+BUILD_INPUTS = Path(STATE_DIR) / "build"
 
 
 @dataclass(frozen=True)

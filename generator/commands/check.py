@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
 from ..errors import EXIT_FAILURE, EXIT_OK
+from ..project import project_dir
 
 
 @click.command("check")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
+from ..project import project_dir
 from ..publish.github.report import REPORT_MARKER, ReportInputs, compose_report
 from ._github_common import resolve_repository
 

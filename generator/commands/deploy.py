@@ -19,8 +19,8 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
 from ..errors import MlgenError, UsageError
+from ..project import project_dir
 
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 

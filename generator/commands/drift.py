@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from ..cli import project_dir
 from ..errors import MlgenError, UsageError, require_extra
+from ..project import SPEC_FILENAME, Project, project_dir
 
 _SPEC_THRESHOLDS = {"ks_pvalue": "ks", "chi2_pvalue": "chi2"}
 
@@ -144,15 +144,11 @@ def _publish_metrics(report: Any, gateway: str | None, textfile: Any, push: Any,
 
 
 def _load_spec_if_any(root: Path, *, need: bool) -> Any:
-    path = root / "mlgen.yaml"  # spec_loader.SPEC_FILENAME; importing it (pydantic) costs 0.2 s
-    if not path.exists():
-        if need:
-            raise UsageError(f"{path} not found: give --reference and --current, or run in "
-                             "(or -C) a model repository with mlgen.yaml")
-        return None
-    from ..spec_loader import load_spec
-
-    return load_spec(path)
+    project = Project(root)
+    if need and not project.has_spec():
+        raise UsageError(f"{project.spec_path} not found: give --reference and --current, or run "
+                         f"in (or -C) a model repository with {SPEC_FILENAME}")
+    return project.load_optional()
 
 
 def _default_current(root: Path, spec: Any) -> Path:

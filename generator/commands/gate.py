@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
 from ..errors import MlgenError
+from ..project import project_dir
 
 
 @click.command("gate")

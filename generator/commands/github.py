@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import project_dir
 from ..errors import UsageError
+from ..project import Project, project_dir
 from ._github_common import resolve_repository
 
 
@@ -42,11 +42,8 @@ def dispatch(ctx: click.Context, workflow: str, ref: str | None, fields: tuple[s
     folder = project_dir(ctx)
     repository = resolve_repository(repo, folder)
     if ref is None:
-        ref = "main"
-        if (folder / "mlgen.yaml").is_file():
-            from ..project import load_project
-
-            ref = load_project(folder).ci.github.default_branch
+        spec = Project(folder).load_optional()
+        ref = spec.ci.github.default_branch if spec is not None else "main"
     url = gh.dispatch_workflow(gh.connect(), repository, workflow, ref, parse_inputs(fields))
     click.echo(f"mlgen github dispatch: {workflow} on {repository}@{ref} triggered: {url}")
     return 0

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..cli import project_dir
 from ..errors import UsageError
+from ..project import project_dir
 
 if TYPE_CHECKING:
     from ..render import Artifact

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import project_dir
 from ..errors import EXIT_FAILURE, EXIT_OK
+from ..project import project_dir
 
 
 @click.command("migrate")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
+from ..project import project_dir
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted",
           "orphan": "unmanaged", "unchanged": "unchanged"}

@@ -5,8 +5,8 @@ import subprocess
 
 import click
 
-from ..cli import project_dir
 from ..errors import UsageError
+from ..project import project_dir
 
 
 @click.command("run", context_settings={"ignore_unknown_options": True})

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from ..cli import project_dir
 from ..errors import MlgenError, UsageError
+from ..project import Project, project_dir
 
 
 def _names(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -68,7 +68,7 @@ def command(ctx: click.Context, **opts: Any) -> int:
 def build_config(folder: Path, opts: dict[str, Any]) -> Any:
     from mlgen.models.serving.config import RequestLogConfig, ServeConfig
 
-    spec = _load_spec(folder)
+    spec = Project(folder).load_optional()
     numeric, categorical = _names(opts["numeric"]), _names(opts["categorical"])
     if spec is not None:
         serve_spec, rl = spec.serve, spec.serve.request_log
@@ -128,11 +128,3 @@ def _check_runtime() -> None:
                                 f"not installed): pip install '{DISTRIBUTION}[runtime]'")
 
 
-def _load_spec(folder: Path) -> Any:
-    if not (folder / "mlgen.yaml").is_file():
-        return None
-    try:
-        from ..spec import load_spec  # type: ignore[attr-defined]
-    except ImportError:
-        from ..spec_loader import load_spec
-    return load_spec(folder / "mlgen.yaml")

@@ -8,8 +8,8 @@ from types import FrameType
 
 import click
 
-from ..cli import project_dir
 from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
+from ..project import project_dir
 
 
 @click.command("sync")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from ..cli import project_dir
 from ..errors import UsageError
+from ..project import project_dir
 
 # The values of CI that mean "running in CI" (the same set tests/conftest.py uses).
 CI_TRUTHY = frozenset({"1", "true", "yes"})

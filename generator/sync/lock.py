@@ -30,8 +30,9 @@ import jinja2
 
 from .. import __version__
 from ..errors import MlgenError, UsageError
+from ..project import STATE_DIR
 
-LOCK_PATH = ".mlgen/lock.json"
+LOCK_PATH = f"{STATE_DIR}/lock.json"
 LOCK_FORMAT = 1
 
 

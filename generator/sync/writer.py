@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MlgenError
+from ..project import STATE_DIR
 
-JOURNAL = ".mlgen/journal.json"
+JOURNAL = f"{STATE_DIR}/journal.json"
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,7 @@ class Fleet:
 
 
 def _load(spec_file: Path) -> Member:
-    try:
-        from ...spec import load_spec  # type: ignore[attr-defined]
-    except ImportError:
-        from ...spec_loader import load_spec
+    from ...spec_loader import load_spec
 
     spec = load_spec(spec_file)
     return Member(spec_file, job_spec_from_spec(spec, str(spec_file)), spec.ci.jenkins.url)
