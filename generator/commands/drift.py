@@ -110,8 +110,10 @@ def command(ctx: click.Context, **opts: Any) -> int:
     model = opts["model_name"] or (spec.name if spec is not None else None)
     report = run_drift(reference, current, settings, window=window, model=model)
     if not opts["no_actions"] and spec is not None:
-        actions = run_actions(report, from_spec("on_drift", ()), hook=from_spec("retrain_hook", "none"),
-                              spec=spec, echo=lambda t: click.echo(t, err=True), project_dir=root)
+        actions = run_actions(report, from_spec("on_drift", ()),
+                              hook=from_spec("retrain_hook", "none"),
+                              trigger=_retrain_trigger(spec, root),
+                              echo=lambda t: click.echo(t, err=True))
         report = dataclasses.replace(report, actions=tuple(actions))
 
     out_dir = opts["output_dir"] or (root / from_spec("report_dir") if d is not None else None)
@@ -141,6 +143,22 @@ def _publish_metrics(report: Any, gateway: str | None, textfile: Any, push: Any,
     except OSError as exc:
         # Metrics are a side channel: the verdict and exit code still stand.
         click.echo(f"warning: {exc}", err=True)
+
+
+def _retrain_trigger(spec: Any, root: Path) -> Any:
+    """Drift's retrain decision, carried out: the spec's retrain hook, run from the -C folder."""
+    from mlgen.models.drift.actions import ActionFailed, RetrainRequest
+
+    def trigger(request: RetrainRequest) -> str:
+        from ..publish.retrain import get_hook
+
+        try:
+            hook = get_hook(request.hook, spec, project_dir=root)
+            return hook.trigger(request.reason, dict(request.details))
+        except (MlgenError, OSError) as exc:
+            raise ActionFailed(str(exc)) from exc
+
+    return trigger
 
 
 def _load_spec_if_any(root: Path, *, need: bool) -> Any:
