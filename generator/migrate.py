@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlgen.models.contract import SPEC_FILENAME
+
 from .errors import UsageError
 
 Document = Any  # ruamel.yaml.comments.CommentedMap
@@ -72,7 +74,7 @@ def plan_steps(current: str, target: str,
     return steps
 
 
-def migrate_text(text: str, target: str | None = None, filename: str = "mlgen.yaml",
+def migrate_text(text: str, target: str | None = None, filename: str = SPEC_FILENAME,
                  registry: dict[str, Migration] | None = None) -> MigrationResult:
     """Migrate spec text to `target` (default: the newest apiVersion this mlgen knows)."""
     target = target or latest_version()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlgen.models.contract import SPEC_FILENAME, STATE_DIR
+
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
     from .render import Artifact
     from .spec import Spec
 
-SPEC_FILENAME = "mlgen.yaml"
-STATE_DIR = ".mlgen"  # mlgen's own files in a repository: lock, journal, build inputs
 
 
 @dataclass(frozen=True)

@@ -121,8 +121,9 @@ def _bytecode_cache(env: jinja2.Environment) -> jinja2.BytecodeCache | None:
     """
     if os.environ.get("MLGEN_NO_CACHE") or not hasattr(os, "getuid"):
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "mlgen", "jinja")
+    from .userdirs import user_cache_dir
+
+    folder = str(user_cache_dir() / "jinja")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         info = os.lstat(folder)
@@ -219,10 +220,16 @@ def comment_line(value: Any) -> str:
     return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\u0085]+", " ", str(value))
 
 
+def slugify(value: Any, *, keep: str, edges: str, fallback: str) -> str:
+    """Free text as at most 63 characters of `keep` (a regex class body), runs of anything
+    else becoming '-', without `edges` characters at either end: Kubernetes names and labels."""
+    slug = re.sub(f"[^{keep}]+", "-", str(value)).strip(edges)[:63].strip(edges)
+    return slug or fallback
+
+
 def label_value(value: Any) -> str:
     """A Kubernetes label value derived from free text (the exact text goes in an annotation)."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(value)).strip("-_.")[:63].strip("-_.")
-    return slug or "unknown"
+    return slugify(value, keep="A-Za-z0-9_.-", edges="-_.", fallback="unknown")
 
 
 def md_text(value: Any) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mlgen.models.contract import SPEC_FILENAME
 from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError, SpecIssue
@@ -30,8 +31,6 @@ from .spec_types import (
     QUANTITY_RE,
     REL_PATH_RE,
 )
-
-SPEC_FILENAME = "mlgen.yaml"
 
 Loc = tuple[str | int, ...]
 

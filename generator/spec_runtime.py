@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from mlgen.models import contract as c
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from .spec_types import (
@@ -67,15 +68,15 @@ class Autoscaling(Strict):
 class RequestLog(Strict):
     """The server's sampled request log: the rows `mlgen drift` compares with the reference."""
 
-    path: str = Field("/var/log/mlgen", pattern=r"^/[A-Za-z0-9_./-]*$")
+    path: str = Field(c.REQUEST_LOG_DIR, pattern=r"^/[A-Za-z0-9_./-]*$")
     """Absolute folder in the container where the server writes requests.jsonl. The image
     creates it for the non-root user; on Kubernetes a PersistentVolumeClaim is mounted here
     that the drift CronJob reads (and writes its reports under, in drift-reports/)."""
-    sample_rate: float = Field(0.1, ge=0.0, le=1.0)
+    sample_rate: float = Field(c.REQUEST_LOG_SAMPLE_RATE, ge=0.0, le=1.0)
     """Share of predicted rows written to the log, 0 to 1; 0 turns logging off."""
-    max_bytes: int = Field(50_000_000, ge=1024)
+    max_bytes: int = Field(c.REQUEST_LOG_MAX_BYTES, ge=1024)
     """Size in bytes at which requests.jsonl is rotated to requests.jsonl.1."""
-    backups: int = Field(5, ge=0, le=100)
+    backups: int = Field(c.REQUEST_LOG_BACKUPS, ge=0, le=100)
     """Rotated files kept (requests.jsonl.1 ... .N); the log takes at most about
     (backups + 1) * max_bytes."""
 
@@ -83,7 +84,7 @@ class RequestLog(Strict):
 class Serve(Strict):
     """The model server (`mlgen serve`) in the image and its Kubernetes Deployment."""
 
-    port: int = Field(8080, ge=1024, le=65535)
+    port: int = Field(c.DEFAULT_PORT, ge=1024, le=65535)
     """HTTP port the server listens on: the image's EXPOSE and health check, the container
     port, the Service and the NetworkPolicy. Unprivileged (>= 1024): the image runs as
     non-root."""
@@ -190,25 +191,25 @@ class DriftThresholds(Strict):
     """When a feature, or the whole window, counts as drifted. A statistic's threshold is
     used for the features whose method (drift.methods) is that statistic."""
 
-    psi: float = Field(0.2, gt=0)
+    psi: float = Field(c.DRIFT_PSI, gt=0)
     """With method psi: a feature drifts when its population stability index is at least
     this."""
-    jensenshannon: float = Field(0.1, gt=0, le=1)
+    jensenshannon: float = Field(c.DRIFT_JENSENSHANNON, gt=0, le=1)
     """With method jensenshannon: a feature drifts when its Jensen-Shannon distance (0 to 1)
     is at least this."""
-    wasserstein: float = Field(0.1, gt=0)
+    wasserstein: float = Field(c.DRIFT_WASSERSTEIN, gt=0)
     """With method wasserstein: a numeric feature drifts when its Wasserstein distance, in
     units of the reference's standard deviation, is at least this."""
-    ks_pvalue: float = Field(0.05, gt=0, lt=1)
+    ks_pvalue: float = Field(c.DRIFT_KS_PVALUE, gt=0, lt=1)
     """With method ks: a numeric feature drifts when the Kolmogorov-Smirnov test's p-value
     is below this."""
-    chi2_pvalue: float = Field(0.05, gt=0, lt=1)
+    chi2_pvalue: float = Field(c.DRIFT_CHI2_PVALUE, gt=0, lt=1)
     """With method chi2: a categorical feature drifts when the chi-square test's p-value is
     below this."""
-    share: float = Field(0.5, gt=0, le=1)
+    share: float = Field(c.DRIFT_SHARE, gt=0, le=1)
     """The window drifts (exit 1, on_drift actions run) when at least this share of the
     evaluated features drifted."""
-    missing_rate: float = Field(0.1, gt=0, le=1)
+    missing_rate: float = Field(c.DRIFT_MISSING_RATE, gt=0, le=1)
     """Whatever the method, a feature drifts when its share of missing values moves by more
     than this (e.g. 0.02 to 0.15)."""
 

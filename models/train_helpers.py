@@ -71,7 +71,8 @@ class TrainSettings:
 
 def load_settings(root: str | os.PathLike[str] = ".", **overrides: Any) -> TrainSettings:
     """Settings from `<root>/mlgen.yaml`; keyword arguments override single fields (tests do)."""
-    from mlgen.spec_loader import SPEC_FILENAME, load_spec
+    from mlgen.models.contract import SPEC_FILENAME
+    from mlgen.spec_loader import load_spec
 
     folder = Path(root)
     spec = load_spec(folder / SPEC_FILENAME)

@@ -55,8 +55,9 @@ def read_digest_file(path: Path) -> tuple[str, str]:
 
 def resolve_target(project: Path, environment: str, digest: str | None,
                    digest_file: Path | None) -> Target:
+    from mlgen.models.contract import READY_PATH, model_ready_path
+
     from ..project import load_project
-    from ..targets.common import READY_PATH
 
     spec = load_project(project)
     if environment not in spec.kubernetes.environments:
@@ -76,7 +77,7 @@ def resolve_target(project: Path, environment: str, digest: str | None,
     return Target(environment=environment, namespace=spec.namespace, deployment=spec.name,
                   overlay=overlay, image_name=spec.image_name, pinned_image=pinned,
                   digest=digest, port=spec.serve.port, ready_path=READY_PATH,
-                  model_ready_path=f"/v2/models/{spec.name}/ready")
+                  model_ready_path=model_ready_path(spec.name))
 
 
 class Kubectl:

@@ -29,7 +29,6 @@ STARTERS = {
         "gate_metrics": [("r2", "{min: 0.60}"), ("rmse", "{max: 60000}")],
     },
 }
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @click.command("init")
@@ -68,7 +67,9 @@ def command(ctx: click.Context, directory: Path | None, name: str | None, task: 
         "registry": registry or (click.prompt("Image registry", default="registry.example.com")
                                  if interactive else "registry.example.com"),
     }
-    if not NAME_RE.match(answers["name"]) or len(answers["name"]) > 63:
+    from ..spec_types import DNS_LABEL_RE
+
+    if not re.match(DNS_LABEL_RE, answers["name"]) or len(answers["name"]) > 63:
         raise UsageError(f"--name {answers['name']!r} must be a DNS-1123 label: lowercase letters, "
                          "digits and '-', starting and ending with a letter or digit, at most 63 "
                          "characters")
@@ -94,10 +95,12 @@ def init_project(root: Path, answers: dict[str, str], force: bool = False,
 def create_project(root: Path, spec_text: str, force: bool = False,
                    extra_templates: tuple[Path, ...] = ()) -> list[str]:
     """Write mlgen.yaml, the starter project and every pipeline file, all or nothing."""
+    from mlgen.models.contract import SPEC_FILENAME
+
     from ..project import render_artifacts, template_dirs
     from ..render import make_environment
     from ..scaffold import scaffold_artifacts
-    from ..spec_loader import SPEC_FILENAME, parse_spec
+    from ..spec_loader import parse_spec
     from ..sync.writer import FileWrite, write_files
     from .schema import schema_text
 
@@ -134,5 +137,6 @@ def _lock_write(root: Path, rendered: list[Artifact], used: dict[str, str],
 
 
 def _slug(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
-    return slug or "model"
+    from ..render import slugify
+
+    return slugify(text.lower(), keep="a-z0-9-", edges="-", fallback="model")

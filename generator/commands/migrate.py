@@ -19,9 +19,11 @@ def command(ctx: click.Context, target: str | None, dry_run: bool, check_only: b
 
     Run `mlgen sync` afterwards to re-render the files from the migrated spec.
     """
+    from mlgen.models.contract import SPEC_FILENAME
+
     from ..errors import SpecError, SpecIssue
     from ..migrate import latest_version, migrate_text
-    from ..spec_loader import SPEC_FILENAME, parse_spec
+    from ..spec_loader import parse_spec
     from ..sync.lock import decode_text, encode_text
     from ..sync.plan import unified_diff
     from ..sync.writer import FileWrite, write_files

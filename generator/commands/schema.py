@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 import click
+from mlgen.models.contract import SPEC_FILENAME
 
 
 def spec_json_schema() -> dict[str, object]:
@@ -11,7 +12,7 @@ def spec_json_schema() -> dict[str, object]:
 
     schema = _one_line_descriptions(Spec.model_json_schema(by_alias=True, mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "mlgen.yaml"
+    schema["title"] = SPEC_FILENAME
     schema["description"] = "The one file mlgen reads to render a model repository's pipelines."
     return schema
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from mlgen.models import contract
 
 from ..errors import MlgenError, UsageError
 from ..project import Project, project_dir
@@ -83,9 +84,13 @@ def build_config(folder: Path, opts: dict[str, Any]) -> Any:
             "log_max_bytes": rl.max_bytes, "log_backups": rl.backups,
         }
     else:
-        defaults = {"model_path": None, "name": "model", "task": None, "port": 8080, "workers": 2,
-                    "max_batch_size": 32, "max_wait_ms": 2.0, "request_log": None,
-                    "sample_rate": 0.1, "log_max_bytes": 50_000_000, "log_backups": 5}
+        base = ServeConfig(Path(), "model", (), ())  # the server's own defaults
+        defaults = {"model_path": None, "name": base.name, "task": None, "port": base.port,
+                    "workers": base.workers, "max_batch_size": base.max_batch_size,
+                    "max_wait_ms": base.max_wait_ms, "request_log": None,
+                    "sample_rate": contract.REQUEST_LOG_SAMPLE_RATE,
+                    "log_max_bytes": contract.REQUEST_LOG_MAX_BYTES,
+                    "log_backups": contract.REQUEST_LOG_BACKUPS}
 
     def pick(key: str) -> Any:
         return opts[key] if opts.get(key) is not None else defaults[key]

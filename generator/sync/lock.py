@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from mlgen.models.contract import SPEC_FILENAME
 
 from .. import __version__
 from ..errors import MlgenError, UsageError
@@ -109,7 +110,7 @@ class Lock:
             "mlgen": self.mlgen_version,
             "templates": {"version": self.templates.version, "hash": self.templates.hash,
                           "overrides": list(self.templates.overrides)},
-            "spec": {"path": "mlgen.yaml", "sha256": self.spec_sha256},
+            "spec": {"path": SPEC_FILENAME, "sha256": self.spec_sha256},
             "files": files,
         }
         return (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode("utf-8")
@@ -241,8 +242,6 @@ def _template_root(filename: Path, name: str) -> Path:
 
 
 def spec_sha(root: Path) -> str:
-    from ..spec_loader import SPEC_FILENAME
-
     try:
         data = (root / SPEC_FILENAME).read_bytes()
     except FileNotFoundError:

@@ -4,15 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
+from mlgen.models.contract import LIVE_PATH, METRICS_PATH, READY_PATH
 
 from ..cron import max_interval_seconds
 from ..render import Artifact, with_header
 from ..spec import Spec
 
-# The model server's contract: the Deployment probes and the Dockerfile HEALTHCHECK use these.
-LIVE_PATH = "/v2/health/live"
-READY_PATH = "/v2/health/ready"
-METRICS_PATH = "/metrics"
 RUN_AS_USER = 10001
 
 
@@ -26,7 +23,7 @@ def context(spec: Spec) -> dict[str, Any]:
         "package": spec.name.replace("-", "_"),
         "live_path": LIVE_PATH,
         "ready_path": READY_PATH,
-        "metrics_path": METRICS_PATH,
+        "metrics_path": METRICS_PATH,  # the model server's contract (mlgen.models.contract)
         "run_as_user": RUN_AS_USER,
         # Stages that run before the gate (everything the user named), in the spec's order.
         "stages": stage_names,

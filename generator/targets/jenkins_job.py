@@ -21,6 +21,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from mlgen.models.contract import SPEC_FILENAME
+
 from ..errors import MlgenError, SpecError, SpecIssue
 
 if TYPE_CHECKING:
@@ -112,7 +114,7 @@ class DesiredJob:
         return self.job.full_name
 
 
-def job_spec_from_spec(spec: Spec, spec_file: str = "mlgen.yaml") -> JobSpec:
+def job_spec_from_spec(spec: Spec, spec_file: str = SPEC_FILENAME) -> JobSpec:
     """The job a loaded spec describes; errors name the spec file and the key."""
     jenkins, github = spec.ci.jenkins, spec.ci.github
     if not github.repository:

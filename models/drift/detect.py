@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from mlgen.models import contract
 from mlgen.models.drift import stats
 from mlgen.models.drift.accumulate import CategoricalAccumulator, NumericAccumulator
 from mlgen.models.profile import OTHER, CategoricalProfile, NumericProfile
@@ -34,13 +35,13 @@ PVALUE_METHODS = frozenset({"ks", "chi2"})
 class Thresholds:
     """Drift when a distance is >= its threshold, or a p-value is < its threshold."""
 
-    wasserstein: float = 0.1  # normalised by the reference std, as Evidently
-    psi: float = 0.2  # credit-risk convention: 0.1 watch, 0.2-0.25 act
-    jensenshannon: float = 0.1
-    ks: float = 0.05
-    chi2: float = 0.05
-    missing_rate: float = 0.1  # absolute change in the share of missing values
-    share: float = 0.5  # dataset drift when at least this share of evaluated features drifted
+    wasserstein: float = contract.DRIFT_WASSERSTEIN
+    psi: float = contract.DRIFT_PSI
+    jensenshannon: float = contract.DRIFT_JENSENSHANNON
+    ks: float = contract.DRIFT_KS_PVALUE
+    chi2: float = contract.DRIFT_CHI2_PVALUE
+    missing_rate: float = contract.DRIFT_MISSING_RATE
+    share: float = contract.DRIFT_SHARE
 
     def for_method(self, method: str) -> float:
         return float(getattr(self, method))

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mlgen.models import contract as c
+
 from . import metrics as prom
 from .batcher import MicroBatcher
 from .config import ServeConfig
@@ -23,6 +25,8 @@ from .protocol import HttpConnection, Request
 from .reqlog import RequestLogger
 from .schema import InputError, parse_records, parse_v2
 
+MODEL_ROUTE = c.model_path("{name}")  # the metrics label of every /v2/models/<name>/... route
+INFER_ROUTE = c.infer_path("{name}")
 log = logging.getLogger("mlgen.serve")
 PROTOCOL_VERSION = "2"
 _JSON = json.JSONEncoder(separators=(",", ":"))
@@ -65,7 +69,7 @@ class App:
         self.batcher = MicroBatcher(loop, self._compute, self._finish, config.max_batch_size,
                                     config.max_wait_ms / 1000.0, lambda: self._idle,
                                     self.model_thread)
-        self._model_prefix = f"/v2/models/{config.name}"
+        self._model_prefix = c.model_path(config.name)
 
     # --- connection bookkeeping (for lingering batches, keep-alive sweeps and draining)
     def connection_opened(self, conn: HttpConnection) -> None:
@@ -99,35 +103,35 @@ class App:
         self.inflight += 1
         path, method = req.path, req.method
         try:
-            if path == "/predict":
-                req.route = "/predict"
+            if path == c.PREDICT_PATH:
+                req.route = c.PREDICT_PATH
                 if method != "POST":
                     return self._not_allowed(conn, req, b"POST")
                 return self._predict(conn, req)
             if path.startswith(self._model_prefix) and path[len(self._model_prefix):][:1] in ("", "/"):
                 return self._model_route(conn, req, path[len(self._model_prefix):])
-            if path == "/v2/health/live":
+            if path == c.LIVE_PATH:
                 req.route = path
                 if method != "GET":
                     return self._not_allowed(conn, req, b"GET")
                 return conn.respond(req, 200, b'{"live":true}')
-            if path == "/v2/health/ready":
+            if path == c.READY_PATH:
                 req.route = path
                 if method != "GET":
                     return self._not_allowed(conn, req, b"GET")
                 return self._readiness(conn, req, {})
-            if path == "/metrics":
+            if path == c.METRICS_PATH:
                 req.route = path
                 if method != "GET":
                     return self._not_allowed(conn, req, b"GET")
                 return self._metrics(conn, req)
-            if path in ("/v2", "/v2/"):
-                req.route = "/v2"
+            if path in (c.SERVER_METADATA_PATH, c.SERVER_METADATA_PATH + "/"):
+                req.route = c.SERVER_METADATA_PATH
                 return conn.respond(req, 200, _dumps(
                     {"name": "mlgen", "version": _version(), "extensions": []}))
-            if path.startswith("/v2/models/"):
-                req.route = "/v2/models/{name}"
-                name = path[len("/v2/models/"):].split("/", 1)[0]
+            if path.startswith(c.model_path("")):
+                req.route = c.model_path("{name}")
+                name = path[len(c.model_path("")):].split("/", 1)[0]
                 return self.error(conn, req, 404, f"model {name!r} not found; this server serves "
                                                   f"{self.config.name!r}")
             self.error(conn, req, 404, f"no route {path}")
@@ -141,25 +145,25 @@ class App:
         if rest.startswith("/versions/"):  # /versions/{v}[/ready|/infer]: only the loaded one
             version, _, tail = rest[len("/versions/"):].partition("/")
             if model is None or version != model.version:
-                req.route = "/v2/models/{name}"
+                req.route = MODEL_ROUTE
                 return self.error(conn, req, 404, f"version {version!r} is not loaded")
             rest = "/" + tail if tail else ""
         if rest in ("", "/"):
-            req.route = "/v2/models/{name}"
+            req.route = MODEL_ROUTE
             if req.method != "GET":
                 return self._not_allowed(conn, req, b"GET")
             return conn.respond(req, 200, _dumps(self._model_metadata(model)))
         if rest == "/ready":
-            req.route = "/v2/models/{name}/ready"
+            req.route = c.model_ready_path("{name}")
             if req.method != "GET":
                 return self._not_allowed(conn, req, b"GET")
             return self._readiness(conn, req, {"name": self.config.name})
         if rest == "/infer":
-            req.route = "/v2/models/{name}/infer"
+            req.route = INFER_ROUTE
             if req.method != "POST":
                 return self._not_allowed(conn, req, b"POST")
             return self._infer(conn, req)
-        req.route = "/v2/models/{name}"
+        req.route = MODEL_ROUTE
         self.error(conn, req, 404, f"no route {req.path}")
 
     def _readiness(self, conn: HttpConnection, req: Request, extra: dict[str, Any]) -> None:
@@ -300,8 +304,8 @@ class App:
         conn.respond(req, status, _dumps({"error": message}))
 
     def refuse_too_large(self, conn: HttpConnection, req: Request) -> None:
-        req.route = ("/predict" if req.path == "/predict" else
-                     "/v2/models/{name}/infer" if req.path.endswith("/infer") else "other")
+        req.route = (c.PREDICT_PATH if req.path == c.PREDICT_PATH else
+                     INFER_ROUTE if req.path.endswith("/infer") else "other")
         self.error(conn, req, 413, f"request body larger than {self.max_body_bytes} bytes "
                                    "(raise --max-body-bytes)")
 

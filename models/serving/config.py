@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mlgen.models import contract
+
 Task = Literal["classification", "regression"]
 
 
@@ -13,9 +15,9 @@ class RequestLogConfig:
     """Sampled request logging in the contract's JSON-lines format (read by the drift job)."""
 
     path: Path
-    sample_rate: float = 0.1
-    max_bytes: int = 50_000_000
-    backups: int = 5
+    sample_rate: float = contract.REQUEST_LOG_SAMPLE_RATE
+    max_bytes: int = contract.REQUEST_LOG_MAX_BYTES
+    backups: int = contract.REQUEST_LOG_BACKUPS
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class ServeConfig:
     # None: ask the model (sklearn's is_classifier) once it is loaded.
     task: Task | None = None
     host: str = "0.0.0.0"
-    port: int = 8080
+    port: int = contract.DEFAULT_PORT
     workers: int = 2
     max_batch_size: int = 32
     max_wait_ms: float = 2.0

@@ -22,10 +22,12 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from mlgen.models.contract import REQUEST_LOG_FILE
+
 from .config import RequestLogConfig
 
 log = logging.getLogger("mlgen.serve")
-CURRENT = "requests.jsonl"
+CURRENT = REQUEST_LOG_FILE
 FLUSH_BYTES = 256 * 1024  # flush early when a burst fills the buffer
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlgen.models.contract import SPEC_FILENAME
+
 from ... import __version__
 from ...errors import MlgenError, TemplateSandboxError
 from ...render import Artifact
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from ...integrations.github.client import GitHubClient, RepoTree
     from ...integrations.github.graphql import Snapshot
 
-SPEC_PATH = "mlgen.yaml"
+SPEC_PATH = SPEC_FILENAME
 TITLE = "mlgen: update generated pipeline files"
 
 

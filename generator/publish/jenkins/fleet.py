@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from mlgen.models.contract import SPEC_FILENAME
 
 from ...errors import MlgenError, UsageError
 from ...targets.jenkins_job import DesiredJob, JobSpec, job_spec_from_spec, render_job
@@ -57,7 +58,7 @@ def _load(spec_file: Path) -> Member:
 
 
 def single(project_dir: Path) -> Fleet:
-    return Fleet((_load(project_dir / "mlgen.yaml"),))
+    return Fleet((_load(project_dir / SPEC_FILENAME),))
 
 
 def load_fleet(path: Path) -> Fleet:
@@ -83,7 +84,7 @@ def load_fleet(path: Path) -> Fleet:
             raise UsageError(f"{path}: repositories[{index}]: expected a path or {{path: ...}}")
         spec_file = (path.parent / raw)
         if spec_file.is_dir():
-            spec_file = spec_file / "mlgen.yaml"
+            spec_file = spec_file / SPEC_FILENAME
         members.append(_load(spec_file))
     if not members:
         raise MlgenError(f"{path}: repositories: the list is empty")

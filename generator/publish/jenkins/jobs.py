@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -99,9 +98,10 @@ class HashCache:
 
     @staticmethod
     def location(url_key: str) -> Path:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        from ...userdirs import user_cache_dir
+
         digest = hashlib.sha256(url_key.encode()).hexdigest()[:16]
-        return base / "mlgen" / f"jenkins-{digest}.json"
+        return user_cache_dir() / f"jenkins-{digest}.json"
 
     @classmethod
     def load(cls, path: Path) -> HashCache:
