@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from mlgen.models import contract
+
 from tests.helpers import EXAMPLES, REPO
 from tests.models.serving.helpers import start_server
 from tests.models.serving.modelkit import train_model
@@ -60,7 +60,7 @@ def _check_rendered(root: Path, port: int) -> None:
     (monitor,) = _docs(root / "k8s" / "monitoring" / "servicemonitor.yaml")
     assert [e["path"] for e in monitor["spec"]["endpoints"]] == [contract.METRICS_PATH]
     dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
+    assert re.search(rf"^EXPOSE {port}$", dockerfile, re.MULTILINE)
     assert f"http://127.0.0.1:{port}{contract.READY_PATH}" in dockerfile
 
 
@@ -105,5 +105,5 @@ def test_the_server_answers_on_the_contracts_paths(tmp_path: Path) -> None:
 
 def test_the_contract_imports_only_the_standard_library() -> None:
     source = (REPO / "models" / "contract.py").read_text(encoding="utf-8")
-    imported = set(re.findall(r"^(?:from|import) (\S+)", source, re.M))
+    imported = set(re.findall(r"^(?:from|import) (\S+)", source, re.MULTILINE))
     assert imported <= {"__future__"}, imported
