@@ -15,7 +15,6 @@ resuming after the rows already read, and say so in the report.
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -118,7 +117,7 @@ def read_chunks(
         if since is not None and fmt == "jsonl" and file.stat().st_mtime < since.timestamp():
             continue  # a rotated log last written before the window opened holds nothing of it
         log.files.append(str(file))
-        reader = {"parquet": _parquet, "csv": _csv, "jsonl": _jsonl}[fmt]
+        reader = {"parquet": _parquet, "csv": _csv_reader(), "jsonl": _jsonl_reader()}[fmt]
         for chunk in reader(file, kinds, chunk_rows, log):
             if not chunk:
                 continue
@@ -182,6 +181,18 @@ def _in_window(
     return {k: pc.filter(v, keep) for k, v in chunk.items()}, kept
 
 
+def _jsonl_reader() -> Any:
+    from mlgen.models.drift.jsonlines import read_jsonl  # it imports this module's helpers
+
+    return read_jsonl
+
+
+def _csv_reader() -> Any:
+    from mlgen.models.drift.csvfiles import read_csv  # it imports this module's helpers
+
+    return read_csv
+
+
 def _parse_ts(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value))  # 3.11+ reads a trailing Z
@@ -221,222 +232,11 @@ def _parquet(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
 # --- CSV ------------------------------------------------------------------------------------
 
 
-def _csv(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
-         ) -> Iterator[dict[str, pa.ChunkedArray]]:
-    return _group(_csv_blocks(file, kinds, log), chunk_rows)
-
-
-def _csv_blocks(file: Path, kinds: Mapping[str, str], log: ReadLog
-                ) -> Iterator[dict[str, pa.Array | pa.ChunkedArray]]:
-    if file.name.endswith(".gz"):
-        return _csv_stream(file, kinds, log)
-    return _csv_pieces(file, kinds, log)
-
-
-CSV_PIECE = 16 << 20
-
-
 def _arrow_types(kinds: Mapping[str, str]) -> dict[str, pa.DataType]:
     return {n: (pa.float64() if k == "numeric" else pa.string()) for n, k in kinds.items()}
 
 
-class _SkippedRows:
-    """pyarrow's invalid_row_handler: skip a malformed CSV row and count it for the report."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, row: Any) -> str:
-        self.count += 1
-        return "skip"
-
-    def report(self, file: Path, log: ReadLog) -> None:
-        if self.count:
-            log.problems.append(Problem("bad_lines", f"{self.count} malformed CSV rows skipped",
-                                        file=str(file), count=self.count))
-
-
-def _csv_pieces(file: Path, kinds: Mapping[str, str], log: ReadLog
-                ) -> Iterator[dict[str, pa.Array | pa.ChunkedArray]]:
-    """Pieces of whole lines, each parsed by pyarrow's multi-threaded reader.
-
-    pyarrow's streaming CSV reader parses on one thread (2.1 s for 500 MB here); pieces of
-    16 MB parsed with threads take 1.0 s, and at most one piece is in memory at a time. A line
-    break always ends a row here, as in pyarrow's own reader (newlines_in_values is off). A
-    piece whose values do not fit the feature types is read again as text, so only its bad
-    values are counted as invalid.
-    """
-    import csv
-
-    import pyarrow.csv as pcsv
-
-    try:
-        with file.open("rb") as fh:
-            first = fh.readline()
-    except OSError as exc:
-        log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
-                                    file=str(file)))
-        return
-    try:
-        names = next(csv.reader([first.decode("utf-8-sig")]), [])
-    except (UnicodeDecodeError, csv.Error) as exc:
-        log.problems.append(Problem("corrupt_file", f"cannot read the CSV header: {_short(exc)}",
-                                    file=str(file)))
-        return
-    _note_extra(names, kinds, file, log)
-    wanted = [n for n in names if n in kinds or _carried(n, kinds)]
-    skipped = _SkippedRows()
-    types = {**_arrow_types(kinds), **_carried_types(kinds)}
-    read_options = pcsv.ReadOptions(column_names=names, block_size=1 << 20)
-    parse_options = pcsv.ParseOptions(invalid_row_handler=skipped)
-    warned = False
-    try:
-        for data in _line_pieces(file, CSV_PIECE, skip_first_line=True):
-            for typed in (True, False):
-                try:
-                    table = pcsv.read_csv(pa.BufferReader(data), read_options=read_options,
-                                          parse_options=parse_options,
-                                          convert_options=pcsv.ConvertOptions(
-                                              column_types=types if typed
-                                              else {n: pa.string() for n in types},
-                                              include_columns=wanted or names[:1],
-                                              strings_can_be_null=True))
-                    break
-                except pa.ArrowInvalid as exc:
-                    if not typed:
-                        raise
-                    if not warned:
-                        log.problems.append(Problem(
-                            "wrong_types", f"values of unexpected type ({_short(exc)}); read "
-                            "those parts of the file as text and counted them as invalid",
-                            file=str(file)))
-                        warned = True
-            del data
-            if table.num_rows:
-                yield (dict(zip(table.column_names, table.columns, strict=True)) if wanted
-                       else {"ts": pa.nulls(table.num_rows, pa.string())})
-    except (pa.ArrowInvalid, OSError) as exc:
-        log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
-                                    file=str(file)))
-    skipped.report(file, log)
-
-
-def _csv_stream(file: Path, kinds: Mapping[str, str], log: ReadLog
-                ) -> Iterator[dict[str, pa.Array]]:
-    """Compressed CSV: pyarrow's streaming reader (it decompresses as it goes)."""
-    import pyarrow.csv as pcsv
-
-    skipped = _SkippedRows()
-    types = {**_arrow_types(kinds), **_carried_types(kinds)}
-    # Small blocks, regrouped into chunks by _group: pyarrow's streaming reader reads up to 32
-    # blocks ahead of the consumer, so its memory is 32 x the block size (16 MB blocks: the
-    # peak grew from 284 MB at 100k rows to 727 MB at 1M; 1 MB blocks: flat).
-    block = 1 << 20
-    done = 0
-    for typed in (True, False):
-        try:
-            reader = pcsv.open_csv(
-                file,
-                read_options=pcsv.ReadOptions(block_size=block),
-                parse_options=pcsv.ParseOptions(invalid_row_handler=skipped),
-                convert_options=pcsv.ConvertOptions(
-                    column_types=types if typed else {n: pa.string() for n in types},
-                    strings_can_be_null=True,
-                ),
-            )
-            _note_extra(reader.schema.names, kinds, file, log)
-            seen = 0
-            for batch in reader:
-                n = batch.num_rows
-                if seen + n <= done:  # already yielded by the typed pass
-                    seen += n
-                    continue
-                start = max(0, done - seen)
-                seen += n
-                cols = {name: batch.column(i).slice(start)
-                        for i, name in enumerate(batch.schema.names)
-                        if name in kinds or _carried(name, kinds)}
-                done = seen
-                yield cols or {"ts": pa.nulls(n - start, pa.string())}
-            break
-        except pa.ArrowInvalid as exc:
-            if typed:
-                log.problems.append(Problem(
-                    "wrong_types", f"values of unexpected type ({_short(exc)}); "
-                    "read the rest of the file as text and counted them as invalid",
-                    file=str(file)))
-                continue
-            log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
-                                        file=str(file)))
-        except OSError as exc:
-            log.problems.append(Problem("corrupt_file", f"cannot read CSV: {_short(exc)}",
-                                        file=str(file)))
-            break
-    skipped.report(file, log)
-
-
 # --- JSON lines -----------------------------------------------------------------------------
-
-
-def _jsonl(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
-           ) -> Iterator[dict[str, pa.ChunkedArray]]:
-    return _group(_jsonl_pieces(file, kinds, chunk_rows, log), chunk_rows)
-
-
-def _jsonl_pieces(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog
-                  ) -> Iterator[dict[str, pa.Array | pa.ChunkedArray]]:
-    import pyarrow.json as pj
-
-    try:
-        with file.open("rb") as fh:
-            first = fh.readline()
-    except OSError as exc:
-        log.problems.append(Problem("corrupt_file", f"cannot read: {exc}", file=str(file)))
-        return
-    nested = b'"features"' in first
-    types = _arrow_types(kinds)
-    carried = list(_carried_types(kinds).items())
-    if nested:
-        schema = pa.schema([("ts", pa.string()), *carried,
-                            ("features", pa.struct(list(types.items())))])
-    else:
-        schema = pa.schema([("ts", pa.string()), *carried, *types.items()])
-    # Pieces of whole lines, each parsed by pyarrow (1 MB blocks, in parallel) and dropped before
-    # the next is read: pyarrow's own streaming JSON reader reads ahead without bound when we
-    # consume slower than it parses (RSS grew 420 -> 880 MB from 200k to 1M rows). Pieces of
-    # at most 8 MB (~12k request-log rows) are regrouped into chunks of chunk_rows by _group.
-    piece = max(1 << 20, min(chunk_rows * max(len(first), 64), 8 << 20))
-    done = 0
-    read_options = pj.ReadOptions(block_size=1 << 20)
-    parse_options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    try:
-        for data in _line_pieces(file, piece):
-            table = pj.read_json(pa.BufferReader(data), read_options=read_options,
-                                 parse_options=parse_options)
-            del data
-            cols = dict(zip(table.column_names, table.columns, strict=True))
-            if nested:
-                feats = pa.concat_arrays(cols.pop("features").chunks) if table.num_rows else None
-                sub = ({feats.type.field(i).name: feats.field(i)
-                        for i in range(feats.type.num_fields)} if feats is not None else {})
-                _note_extra(list(sub), kinds, file, log)
-                own = {n: cols[n] for n in ("ts", "model") if n in cols and _carried(n, kinds)}
-                cols = {**own, **{n: sub[n] for n in sub if n in kinds}}
-            else:
-                _note_extra(list(cols), kinds, file, log)
-                cols = {n: c for n, c in cols.items() if n in kinds or _carried(n, kinds)}
-            done += table.num_rows
-            if table.num_rows:
-                yield cols
-        return
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        log.problems.append(Problem(
-            "wrong_types", f"pyarrow rejected the file ({_short(exc)}); read the rest line by "
-            "line, skipping malformed lines and counting values of the wrong type", file=str(file)))
-    except OSError as exc:
-        log.problems.append(Problem("corrupt_file", f"cannot read: {_short(exc)}", file=str(file)))
-        return
-    yield from _jsonl_python(file, kinds, chunk_rows, log, skip=done)
 
 
 def _group(pieces: Iterator[dict[str, Any]], chunk_rows: int
@@ -494,77 +294,6 @@ def _line_pieces(file: Path, size: int, *, skip_first_line: bool = False) -> Ite
             if not data.endswith(b"\n"):
                 data += fh.readline()
             yield data
-
-
-def _jsonl_python(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: ReadLog, *, skip: int
-                  ) -> Iterator[dict[str, pa.Array]]:
-    """The tolerant reader: one json.loads per line, bad lines counted and skipped."""
-    bad = 0
-    rows: list[dict[str, Any]] = []
-    stamps: list[Any] = []
-    models: list[Any] = []
-    carry_model = _carried("model", kinds)
-    present: set[str] = set()
-    extras: set[str] = set()
-
-    def flush() -> dict[str, pa.Array]:
-        out: dict[str, pa.Array] = {"ts": pa.array(stamps, pa.string())}
-        if carry_model:
-            out["model"] = pa.array(models, pa.string())
-        for name, kind in kinds.items():
-            if name in present:
-                values = [r.get(name) for r in rows]
-                out[name] = _python_column(values, kind)
-        rows.clear()
-        stamps.clear()
-        models.clear()
-        return out
-
-    with file.open("rb") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            if skip:
-                skip -= 1
-                continue
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                bad += 1
-                continue
-            if not isinstance(obj, dict):
-                bad += 1
-                continue
-            feats = obj.get("features", obj)
-            if not isinstance(feats, dict):
-                bad += 1
-                continue
-            present.update(k for k in feats if k in kinds)
-            extras.update(k for k in feats if k not in kinds and k not in LOG_FIELDS)
-            rows.append(feats)
-            stamps.append(obj.get("ts") if isinstance(obj.get("ts"), str) else None)
-            name = obj.get("model")
-            models.append(None if name is None or isinstance(name, dict | list) else str(name))
-            if len(rows) >= chunk_rows:
-                yield flush()
-    if rows:
-        yield flush()
-    _note_extra(sorted(extras), kinds, file, log)
-    if bad:
-        log.problems.append(Problem("bad_lines", f"{bad} lines that are not JSON objects skipped",
-                                    file=str(file), count=bad))
-
-
-def _python_column(values: list[Any], kind: str) -> pa.Array:
-    if kind == "numeric":
-        # Keep the raw values as text when any is not a number: the engine counts them invalid.
-        if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
-            return pa.array(values, pa.float64())
-        return pa.array([None if v is None else json.dumps(v) if not isinstance(v, str) else v
-                         for v in values], pa.string())
-    from mlgen.models.profile import category_key
-
-    return pa.array([None if v is None else category_key(v) for v in values], pa.string())
 
 
 def _note_extra(names: list[str], kinds: Mapping[str, str], file: Path, log: ReadLog) -> None:

@@ -33,9 +33,7 @@ from ...render import Artifact
 from ...sync.lock import LOCK_PATH, Lock, TemplateSet, decode_text, encode_text, sha256_text
 
 if TYPE_CHECKING:
-    from github.Repository import Repository
-
-    from ...integrations.github.client import GitHubClient, RepoTree
+    from ...integrations.github.client import GitHubClient, Repository, RepoTree
     from ...integrations.github.graphql import Snapshot
 
 SPEC_PATH = SPEC_FILENAME

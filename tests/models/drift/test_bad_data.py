@@ -84,9 +84,9 @@ def test_wrong_types_and_bad_rows_in_one_piece_of_a_csv(reference: Path, tmp_pat
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Read in pieces, only the piece holding the bad values is read as text; a row with too
     many fields is skipped and counted, wherever it falls."""
-    from mlgen.models.drift import readers
+    from mlgen.models.drift import csvfiles
 
-    monkeypatch.setattr(readers, "CSV_PIECE", 16 << 10)
+    monkeypatch.setattr(csvfiles, "CSV_PIECE", 16 << 10)
     cur = frame(np.random.default_rng(3), 3_000, numeric=3, categorical=2).astype({"num00": object})
     cur.loc[2_900:, "num00"] = "n/a-ish"
     text = cur.to_csv(index=False)

@@ -105,14 +105,14 @@ def test_csv_read_in_pieces_or_compressed_gives_the_same_report(
     and the streaming reader used for .csv.gz must give exactly the report of one piece."""
     import gzip
 
-    from mlgen.models.drift import readers
+    from mlgen.models.drift import csvfiles
 
     one = run_drift(files["profile"], files["csv"], DriftSettings(chunk_rows=CHUNK))
     gz = files["frame"] / "w.csv.gz"
     gz.write_bytes(gzip.compress(files["csv"].read_bytes()))
-    monkeypatch.setattr(readers, "CSV_PIECE", 64 << 10)
+    monkeypatch.setattr(csvfiles, "CSV_PIECE", 64 << 10)
     log = ReadLog()
-    pieces = list(readers._csv_pieces(files["csv"], {"num00": "numeric"}, log))
+    pieces = list(csvfiles._csv_pieces(files["csv"], {"num00": "numeric"}, log))
     assert len(pieces) > 10 and sum(len(p["num00"]) for p in pieces) == ROWS
     for other in (run_drift(files["profile"], files["csv"], DriftSettings(chunk_rows=CHUNK)),
                   run_drift(files["profile"], gz, DriftSettings(chunk_rows=CHUNK))):
