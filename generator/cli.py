@@ -50,7 +50,8 @@ class LazyGroup(click.Group):
             return None
         module_name, _, attr = entry[0].partition(":")
         command = getattr(importlib.import_module(module_name), attr)
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{entry[0]} is not a click command")
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -63,7 +63,8 @@ def _expand(value: str, label: str, low: int, high: int, names: dict[str, int]) 
     out: set[int] = set()
     for part in value.lower().split(","):
         match = _PART_RE.match(part)
-        assert match, part
+        if not match:  # the spec validated the field already
+            raise ValueError(f"cron field {part!r}")
         base, step = match.group(1), match.group(3)
         stride = int(step[1:]) if step else 1
         if base == "*":

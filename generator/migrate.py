@@ -136,7 +136,8 @@ def _round_trip_yaml(text: str) -> Any:
             return yaml
         if best is None or differing < best[0]:
             best = (differing, yaml)
-    assert best is not None
+    if best is None:
+        raise RuntimeError("no YAML round-trip configuration was tried")
     return best[1]
 
 

@@ -39,10 +39,7 @@ class Artifact:
     path: str
     text: str
     mode: int = 0o644
-    # "generated": owned by mlgen, rewritten by render/sync, starts with a header.
-    # "scaffold": written once by `mlgen init`, then the user's.
-    kind: str = "generated"
-    target: str = ""
+    target: str = ""  # the target that rendered it; "scaffold" for `mlgen init`'s files
 
 
 class SandboxedTemplates(jinja2.sandbox.SandboxedEnvironment):

@@ -5,11 +5,9 @@ Python package name (the model name with '-' as '_'), and a `.j2` suffix is drop
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 
-from .render import BUILTIN_TEMPLATES, Artifact
+from .render import Artifact
 from .spec import Spec
 from .targets.common import context
 
@@ -30,15 +28,14 @@ def scaffold_artifacts(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
         else:
             text = _raw(env, name)
         mode = 0o755 if rel.endswith(EXECUTABLE_SUFFIXES) else 0o644
-        out.append(Artifact(path=rel, text=text, mode=mode, kind="scaffold", target="scaffold"))
+        out.append(Artifact(path=rel, text=text, mode=mode, target="scaffold"))
     return out
 
 
 def _raw(env: jinja2.Environment, name: str) -> str:
-    assert env.loader is not None
+    if env.loader is None:
+        raise TypeError("the scaffold environment has no template loader")
     source, _, _ = env.loader.get_source(env, name)
     return source
 
 
-def builtin_scaffold_dir() -> Path:
-    return BUILTIN_TEMPLATES / SCAFFOLD_ROOT

@@ -68,7 +68,8 @@ def resolve_target(project: Path, environment: str, digest: str | None,
     pinned = spec.image_name
     if digest_file is not None:
         pinned, digest = read_digest_file(digest_file)
-    assert digest is not None
+    if digest is None:
+        raise UsageError("give --digest or --digest-file")
     if not DIGEST_RE.match(digest):
         raise UsageError(f"image digest {digest!r} is not of the form sha256:<64 hex digits>")
     overlay = project / spec.outputs.kubernetes / "overlays" / environment

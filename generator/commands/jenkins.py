@@ -284,7 +284,8 @@ def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None
         parameters[REASON_PARAMETER] = reason
     the_fleet = _fleet(ctx, None) if job_name is None or conn_args["url"] is None else None
     if job_name is None:
-        assert the_fleet is not None
+        if the_fleet is None:
+            raise RuntimeError("no fleet to pick the job from")
         job = the_fleet.members[0].job
         job_name = f"{job.full_name}/{branch}" if branch and job.kind == "multibranch" \
             else job.build_target

@@ -97,7 +97,8 @@ def _required_by(flag: bool | None, environ: Mapping[str, str]) -> str:
 def format_table(report: object, required_by: str) -> str:
     from ..validate.model import Report
 
-    assert isinstance(report, Report)
+    if not isinstance(report, Report):
+        raise TypeError(f"validate returned {type(report).__name__}, not a Report")
     lines: list[str] = []
     if report.findings:
         rows = [("FILE", "TOOL", "RULE", "LINE", "MESSAGE")]

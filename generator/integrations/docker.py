@@ -214,10 +214,6 @@ def is_transient(message: str) -> bool:
     return any(word in text for word in _TRANSIENT)
 
 
-def image_size(client: Any, ref: str) -> int:
-    return int(client.images.get(ref).attrs.get("Size") or 0)
-
-
 # ---- internals --------------------------------------------------------------------------------
 
 

@@ -69,10 +69,6 @@ class Connection:
     retries: int = 3
     backoff: float = 0.5  # seconds before the first retry; doubles each time
 
-    def describe(self) -> str:
-        who = self.user or "anonymous"
-        return f"{self.url} as {who}"
-
 
 def connection_from(
     *, url: str | None, user: str | None, token: str | None, spec_url: str | None,

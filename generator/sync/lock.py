@@ -41,10 +41,6 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def decode_text(data: bytes) -> tuple[str, bool]:
     """File bytes -> (text with LF line endings, whether the file used CRLF)."""
     text = data.decode("utf-8", errors="surrogateescape")
@@ -202,7 +198,8 @@ class RecordingLoader(jinja2.BaseLoader):
     """Wraps the environment's loader and notes each template name -> file it loads."""
 
     def __init__(self, inner: jinja2.BaseLoader | None, seen: dict[str, str]) -> None:
-        assert inner is not None
+        if inner is None:
+            raise TypeError("RecordingLoader needs the environment's loader")
         self.inner = inner
         self.seen = seen
 

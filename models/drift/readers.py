@@ -75,7 +75,8 @@ def detect_files(path: Path) -> tuple[str, list[Path]]:
             # requests.jsonl.N is the oldest, requests.jsonl the newest.
             def age(p: Path) -> tuple[str, int]:
                 m = _ROTATED.match(p.name)
-                assert m is not None
+                if m is None:  # detect_files listed only names the pattern matches
+                    raise ValueError(f"not a request-log file name: {p.name}")
                 return (m["base"], -int(m["n"]) if m["n"] else 0)
 
             return "jsonl", sorted(logs, key=age)

@@ -129,7 +129,8 @@ class ModelHolder:
                      "classifier" if model.classifier else "regressor",
                      f", replacing {old.version}" if old else "")
         else:
-            assert reason is not None
+            if reason is None:
+                raise RuntimeError("a model load failed without a reason")
             if self.model is None:
                 reason += "; readiness stays false until it is replaced"
                 self.reason = reason

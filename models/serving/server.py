@@ -103,7 +103,8 @@ def serve(config: ServeConfig) -> int:
     own_metrics_dir = config.metrics_dir is None
     metrics_dir = Path(tempfile.mkdtemp(prefix="mlgen-serve-metrics-")) if own_metrics_dir \
         else config.metrics_dir
-    assert metrics_dir is not None
+    if metrics_dir is None:
+        raise RuntimeError("no metrics folder")
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("worker-*.bin"):  # counters start at zero with the server
         stale.unlink()

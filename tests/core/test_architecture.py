@@ -98,3 +98,12 @@ def test_no_module_is_over_400_lines() -> None:
             for p in sorted((ROOT / folder).rglob("*.py"))
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400]
     assert long == [], "split these by responsibility: " + ", ".join(long)
+
+
+def test_runtime_checks_raise_instead_of_assert() -> None:
+    """`python -O` strips assert statements, and a check that vanishes is no check."""
+    found = [f"{p.relative_to(ROOT)}:{node.lineno}" for folder in ("generator", "models")
+             for p in sorted((ROOT / folder).rglob("*.py"))
+             for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Assert)]
+    assert found == [], "raise an error instead: " + ", ".join(found)

@@ -353,12 +353,5 @@ def can_write(client: GitHubClient, repo_name: str, user: str) -> bool:
     return permission(client, repo_name, user) in WRITE_PERMISSIONS
 
 
-def pr_files(client: GitHubClient, repo_name: str, number: int) -> list[str]:
-    repo = client.repo(repo_name)
-    pr = client.call(f"read #{number} of {repo_name}", lambda: repo.get_pull(number))
-    return [f.filename for f in client.call(f"list files of #{number}",
-                                            lambda: list(pr.get_files()))]
-
-
 def connect(settings: Settings | None = None) -> GitHubClient:
     return GitHubClient(settings or Settings.from_env())

@@ -286,7 +286,8 @@ def github_handler(client: Any, render: Callable[[str], dict[str, bytes]] | None
             text = "✅ Nothing to sync: pipeline files already match `mlgen.yaml`."
         else:
             r = client.repo(repo)
-            assert plan.snapshot is not None  # plan_remote always reads one
+            if plan.snapshot is None:  # plan_remote always reads one
+                raise RuntimeError("remote plan without a repository snapshot")
             # The snapshot's commit is the parent; the push below is not forced, so if the
             # branch moved since, GitHub refuses it (422) rather than drop that commit.
             sha = publish.create_commit(client, r, base_commit=plan.snapshot.commit,

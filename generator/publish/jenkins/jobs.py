@@ -78,10 +78,6 @@ class Plan:
     changes: tuple[Change, ...]
     folders: tuple[str, ...] = ()  # to create, parents first
 
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.folders) or any(c.action in {"create", "update"} for c in self.changes)
-
     def counts(self) -> dict[str, int]:
         out = {"folders": len(self.folders)}
         for action in ("create", "update", "unchanged", "conflict"):
