@@ -39,7 +39,7 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check generator models tests benchmarks
 
 typecheck: $(BIN)/.installed-dev
-	$(BIN)/mypy generator models
+	$(BIN)/python scripts/typecheck.py
 
 docs: $(BIN)/.installed-dev
 	$(BIN)/mkdocs build --strict

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from mlgen.models.contract import STATE_DIR
 
 from ..errors import UsageError
-from ..project import STATE_DIR, project_dir
+from ..project import project_dir
 
 # The generated Dockerfile copies this folder into the build stage only; see Dockerfile.j2.
 BUILD_INPUTS = Path(STATE_DIR) / "build"

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from mlgen.models.contract import SPEC_FILENAME
 
 from ..errors import MlgenError, UsageError, require_extra
-from ..project import SPEC_FILENAME, Project, project_dir
+from ..project import Project, project_dir
 
 _SPEC_THRESHOLDS = {"ks_pvalue": "ks", "chi2_pvalue": "chi2"}
 
@@ -47,7 +48,7 @@ _SPEC_THRESHOLDS = {"ks_pvalue": "ks", "chi2_pvalue": "chi2"}
               "`model` field names another model are dropped and counted [spec: name; without a "
               "spec: the reference profile's model].")
 @click.pass_context
-def command(ctx: click.Context, **opts: Any) -> int:
+def command(ctx: click.Context, /, **opts: Any) -> int:
     """Detect data drift of the current window against the reference profile.
 
     The window defaults to drift.current, else the folder the server logs requests to
@@ -173,6 +174,6 @@ def _default_current(root: Path, spec: Any) -> Path:
     if spec is None:  # unreachable: _load_spec_if_any insists on a spec without --current
         raise MlgenError("no current window given")
     if spec.drift.current:
-        return root / spec.drift.current
+        return root / str(spec.drift.current)
     return Path(spec.serve.request_log.path)
 

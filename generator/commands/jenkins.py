@@ -157,7 +157,7 @@ def command() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List unchanged jobs too.")
 @connection_options
 @click.pass_context
-def plan_command(ctx: click.Context, fleet: Path | None, workers: int | None, as_json: bool,
+def plan_command(ctx: click.Context, /, fleet: Path | None, workers: int | None, as_json: bool,
                  use_cache: bool, refresh: bool, show_all: bool, **conn_args: Any) -> int:
     """Show what apply would create, reconfigure or leave alone, with XML diffs. Changes nothing."""
     _, client, the_plan, _ = _run_plan(ctx, fleet, workers, use_cache, refresh, conn_args)
@@ -179,7 +179,7 @@ def plan_command(ctx: click.Context, fleet: Path | None, workers: int | None, as
 @click.option("--adopt", is_flag=True, help="Take over jobs that exist without mlgen's marker.")
 @connection_options
 @click.pass_context
-def apply_command(ctx: click.Context, fleet: Path | None, workers: int | None, as_json: bool,
+def apply_command(ctx: click.Context, /, fleet: Path | None, workers: int | None, as_json: bool,
                   use_cache: bool, refresh: bool, adopt: bool, **conn_args: Any) -> int:
     """Create missing folders and jobs; reconfigure only jobs whose config differs."""
     from ..publish.jenkins.jobs import apply
@@ -215,7 +215,7 @@ def apply_command(ctx: click.Context, fleet: Path | None, workers: int | None, a
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @connection_options
 @click.pass_context
-def prune_command(ctx: click.Context, fleet: Path | None, yes: bool, as_json: bool,
+def prune_command(ctx: click.Context, /, fleet: Path | None, yes: bool, as_json: bool,
                   **conn_args: Any) -> int:
     """Delete jobs that carry mlgen's marker but that no spec describes any more.
 
@@ -263,7 +263,7 @@ def prune_command(ctx: click.Context, fleet: Path | None, yes: bool, as_json: bo
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), envvar="JENKINS_CA_BUNDLE")
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.pass_context
-def trigger_command(ctx: click.Context, job_name: str | None, branch: str | None,
+def trigger_command(ctx: click.Context, /, job_name: str | None, branch: str | None,
                     params: tuple[str, ...], reason: str | None, wait_timeout: float, poll: float,
                     scan_timeout: float, no_wait: bool, console: bool, **conn_args: Any) -> int:
     """Start a build with parameters and follow it to its result (exit 0 only on SUCCESS).

@@ -49,7 +49,7 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Shared folder for the workers' metric files [default: a temporary folder].")
 @click.pass_context
-def command(ctx: click.Context, **opts: Any) -> int:
+def command(ctx: click.Context, /, **opts: Any) -> int:
     """Serve the model: KServe V2 (Open Inference Protocol), POST /predict, /metrics.
 
     Reads mlgen.yaml from the -C folder when there is one; flags win over it. Without a spec,

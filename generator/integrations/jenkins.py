@@ -238,8 +238,8 @@ class JenkinsClient:
     def get_config(self, name: str) -> str | None:
         """The live config.xml, or None when there is no such job."""
         try:
-            return self._call(name, "read config", lambda: self._open(
-                "GET", job_path(name) + "config.xml").text)
+            return str(self._call(name, "read config", lambda: self._open(
+                "GET", job_path(name) + "config.xml").text))
         except NotFound:
             return None
 

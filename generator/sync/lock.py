@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from mlgen.models.contract import SPEC_FILENAME
+from mlgen.models.contract import SPEC_FILENAME, STATE_DIR
 
 from .. import __version__
 from ..errors import MlgenError, UsageError
-from ..project import STATE_DIR
 
 LOCK_PATH = f"{STATE_DIR}/lock.json"
 LOCK_FORMAT = 1

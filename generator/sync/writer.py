@@ -20,8 +20,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlgen.models.contract import STATE_DIR
+
 from ..errors import MlgenError
-from ..project import STATE_DIR
 
 JOURNAL = f"{STATE_DIR}/journal.json"
 

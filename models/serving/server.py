@@ -91,7 +91,8 @@ def _one_native_thread() -> AbstractContextManager[Any]:
         from threadpoolctl import threadpool_limits  # a scikit-learn dependency
     except ImportError:
         return nullcontext()
-    return threadpool_limits(limits=1)
+    limits: AbstractContextManager[Any] = threadpool_limits(limits=1)
+    return limits
 
 
 def serve(config: ServeConfig) -> int:

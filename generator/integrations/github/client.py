@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import MlgenError, UsageError, require_extra
 
 if TYPE_CHECKING:  # PyGithub is imported lazily, through require_extra
-    from github.Repository import Repository
+    from github.Repository import Repository as Repository  # noqa: PLC0414 - a re-export
 
 SYNC_BRANCH = "mlgen/sync"
 DEFAULT_API_URL = "https://api.github.com"
@@ -186,7 +186,8 @@ class GitHubClient:
     def repo(self, full_name: str) -> Repository:
         if full_name.count("/") != 1:
             raise UsageError(f"repository {full_name!r} must be OWNER/NAME")
-        return self.gh.get_repo(full_name)
+        repo: Repository = self.gh.get_repo(full_name)
+        return repo
 
     def own_login(self) -> str:
         """The login comments by this token carry: a user, or "<app-slug>[bot]" for an App."""
@@ -207,7 +208,7 @@ class GitHubClient:
         remaining, _limit = self.gh.rate_limiting
         if remaining < 0 or remaining >= floor:
             return 0.0
-        wait = max(0.0, self.gh.rate_limiting_resettime - time.time()) + 1
+        wait = max(0.0, float(self.gh.rate_limiting_resettime) - time.time()) + 1
         if wait > self.settings.max_rate_limit_wait:
             raise GitHubError("rate limit", 403, f"primary limit resets in {wait:.0f}s, "
                               f"more than the {self.settings.max_rate_limit_wait:.0f}s allowed")
