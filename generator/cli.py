@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("mlgen.commands.build:command", "Build the model image through the Docker Engine API."),
     "check": ("mlgen.commands.check:command", "Fail when generated files drifted from mlgen.yaml (CI, pre-commit)."),
     "comment": ("mlgen.commands.comment:command", "Post or update the mlgen report on a PR."),
-    "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment with kubectl."),
+    "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment; wait, roll back on failure."),
     "drift": ("mlgen.commands.drift:command", "Detect data drift against the reference profile."),
     "gate": ("mlgen.commands.gate:command", "Check metrics against the spec's gate and the champion."),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
