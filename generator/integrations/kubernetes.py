@@ -175,7 +175,8 @@ class Cluster:
                     return None
                 last_status = response.status
                 last_message, last_reason, causes = _status_message(text)
-                field_conflict = any(c.get("type") == "FieldManagerConflict" for c in causes)
+                # StatusCause calls its type "reason" on the wire.
+                field_conflict = any(c.get("reason") == "FieldManagerConflict" for c in causes)
                 if response.status not in RETRYABLE or field_conflict:
                     if field_conflict:
                         last_message += " (another field manager owns these fields; rerun " \

@@ -70,6 +70,12 @@ def image_of(emulator: KubernetesEmulator) -> str:
     return deployment(emulator)["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
+def stored(emulator: KubernetesEmulator) -> dict[str, tuple[str, str]]:
+    """What was written: each object's resourceVersion and spec (status moves with time)."""
+    return {"/".join(k): (v["metadata"]["resourceVersion"], json.dumps(v.get("spec")))
+            for k, v in emulator.state.objects.items()}
+
+
 def test_rollout_succeeds_with_server_side_apply_as_mlgen(project: Path, cluster) -> None:
     emulator, kubeconfig = cluster
     out = deploy(project, kubeconfig, GOOD, "--json")
@@ -145,8 +151,7 @@ def test_server_dry_run_changes_nothing_and_diff_shows_the_image(project: Path, 
                                                                  ) -> None:
     emulator, kubeconfig = cluster
     assert deploy(project, kubeconfig, GOOD).returncode == 0
-    before = json.dumps({"/".join(k): v for k, v in emulator.state.objects.items()},
-                        sort_keys=True, default=str)
+    before = stored(emulator)
     out = deploy(project, kubeconfig, NEWER, "--dry-run=server", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["result"] == "dry-run"
@@ -154,8 +159,7 @@ def test_server_dry_run_changes_nothing_and_diff_shows_the_image(project: Path, 
     assert out.returncode == 0, out.stderr
     assert f"-        image: registry.bank.internal/credit-risk@{GOOD}" in out.stdout
     assert f"+        image: registry.bank.internal/credit-risk@{NEWER}" in out.stdout
-    after = json.dumps({"/".join(k): v for k, v in emulator.state.objects.items()},
-                       sort_keys=True, default=str)
+    after = stored(emulator)
     assert after == before
     dry = [r for r in emulator.state.requests if r["method"] == "PATCH"][-1]
     assert dry["query"]["dryRun"] == "All"

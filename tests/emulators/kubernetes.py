@@ -289,7 +289,7 @@ class ClusterState:
                          for p in paths_of(entry["fieldsV1"]) & new
                          if lookup(result, p) != lookup(applied, p)]
             if conflicts and not force:
-                causes = [{"type": "FieldManagerConflict", "field": "." + ".".join(p),
+                causes = [{"reason": "FieldManagerConflict", "field": "." + ".".join(p),
                            "message": f'conflict with "{other}"'} for other, p in conflicts]
                 raise ApiError(409, f"Apply failed with {len(conflicts)} conflict(s): "
                                + "; ".join(f'conflict with "{o}": .{".".join(p)}'
