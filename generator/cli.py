@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),
     "schema": ("mlgen.commands.schema:command", "Print the JSON Schema of mlgen.yaml."),
     "serve": ("mlgen.commands.serve:command", "Serve the model: KServe V2, /predict, /metrics."),
+    "status": ("mlgen.commands.status:command", "Show what runs in each environment: digest, version, replicas, last rollout."),
     "validate": ("mlgen.commands.validate:command", "Run the real linters and scanners over the generated files."),
     "sync": ("mlgen.commands.sync:command", "Re-render and update generated files, keeping hand edits."),
 }
