@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import EXIT_FAILURE, EXIT_OK
 from ..cli import project_dir
+from ..errors import EXIT_FAILURE, EXIT_OK
 
 
 @click.command("deploy")

@@ -190,8 +190,8 @@ class Rollout:
         reason = f"{failure}\n{self.diagnose(deployment, pods)}"
         previous = self.previous_template(deployment)
         if previous is None:
-            result.result, result.reason = "failed", f"{reason}\nno previous revision to roll " \
-                                                     "back to"
+            result.result = "failed"
+            result.reason = f"{reason}\nno previous revision to roll back to"
         else:
             result.previous_revision, template = previous
             self.echo(f"rollout failed: {failure}; rolling back to revision {previous[0]}")

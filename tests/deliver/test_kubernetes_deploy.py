@@ -78,8 +78,10 @@ def stored(emulator: KubernetesEmulator) -> dict[str, tuple[str, str]]:
 
 def test_rollout_succeeds_with_server_side_apply_as_mlgen(project: Path, cluster) -> None:
     emulator, kubeconfig = cluster
-    out = deploy(project, kubeconfig, GOOD, "--json")
+    out = deploy(project, kubeconfig, GOOD, "--json", "--smoke-test")
     assert out.returncode == 0, out.stderr
+    assert "smoke test passed" in out.stderr
+    assert any("/proxy/v2/models/credit-risk/ready" in r["path"] for r in emulator.state.requests)
     result = json.loads(out.stdout)
     assert result["result"] == "succeeded" and result["revision"] == "1"
     assert image_of(emulator) == f"registry.bank.internal/credit-risk@{GOOD}"

@@ -69,7 +69,7 @@ def now_rfc3339(at: float) -> str:
 
 # --- schema checks --------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(schema_file: str) -> Any:
     import jsonschema
     import kubernetes_validate.utils as kv
