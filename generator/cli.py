@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("mlgen.commands.build:command", "Build the model image through the Docker Engine API."),
     "check": ("mlgen.commands.check:command", "Fail when generated files drifted from mlgen.yaml (CI, pre-commit)."),
     "comment": ("mlgen.commands.comment:command", "Post or update the mlgen report on a PR."),
-    "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment with kubectl."),
+    "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment; wait, roll back on failure."),
     "drift": ("mlgen.commands.drift:command", "Detect data drift against the reference profile."),
     "gate": ("mlgen.commands.gate:command", "Check metrics against the spec's gate and the champion."),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),
     "schema": ("mlgen.commands.schema:command", "Print the JSON Schema of mlgen.yaml."),
     "serve": ("mlgen.commands.serve:command", "Serve the model: KServe V2, /predict, /metrics."),
+    "status": ("mlgen.commands.status:command", "Show what runs in each environment: digest, version, replicas, last rollout."),
     "validate": ("mlgen.commands.validate:command", "Run the real linters and scanners over the generated files."),
     "sync": ("mlgen.commands.sync:command", "Re-render and update generated files, keeping hand edits."),
 }

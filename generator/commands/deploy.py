@@ -1,169 +1,16 @@
-"""`mlgen deploy ENV`: apply an environment's overlay with the image pinned to a pushed digest.
+"""`mlgen deploy ENV`: apply an environment's overlay pinned to a pushed digest, wait, undo.
 
-Pinning by digest is why this is more than `kubectl apply -k`: tags move, digests do not. The
-overlay is layered under a throwaway kustomization whose only job is an `images:` entry with
-the digest, so the committed overlay stays as rendered and every container (the server and
-the drift CronJob) gets the same immutable reference.
+Parses options and calls `mlgen.deliver.deploy`; the logic lives there (see its docstrings).
 """
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from ..errors import MlgenError, UsageError
+from ..errors import EXIT_FAILURE, EXIT_OK
 from ..project import project_dir
-
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-
-
-@dataclass(frozen=True)
-class Target:
-    environment: str
-    namespace: str
-    deployment: str
-    overlay: Path
-    image_name: str  # as the manifests name it (spec.image_name)
-    pinned_image: str  # where the digest lives (the pushed repository)
-    digest: str
-    port: int
-    ready_path: str
-    model_ready_path: str
-
-
-def read_digest_file(path: Path) -> tuple[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UsageError(f"--digest-file {path} does not exist; `mlgen push --digest-file "
-                         f"{path}` writes it") from exc
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--digest-file {path}: not readable JSON ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("digest"), str) \
-            or not isinstance(data.get("image"), str):
-        raise UsageError(f"--digest-file {path}: expected an object with 'image' and 'digest'")
-    return data["image"], data["digest"]
-
-
-def resolve_target(project: Path, environment: str, digest: str | None,
-                   digest_file: Path | None) -> Target:
-    from mlgen.models.contract import READY_PATH, model_ready_path
-
-    from ..project import load_project
-
-    spec = load_project(project)
-    if environment not in spec.kubernetes.environments:
-        raise UsageError(f"unknown environment {environment!r}; mlgen.yaml kubernetes.environments "
-                         f"lists: {', '.join(spec.kubernetes.environments)}")
-    if (digest is None) == (digest_file is None):
-        raise UsageError("give exactly one of --digest sha256:... or --digest-file FILE")
-    pinned = spec.image_name
-    if digest_file is not None:
-        pinned, digest = read_digest_file(digest_file)
-    if digest is None:
-        raise UsageError("give --digest or --digest-file")
-    if not DIGEST_RE.match(digest):
-        raise UsageError(f"image digest {digest!r} is not of the form sha256:<64 hex digits>")
-    overlay = project / spec.outputs.kubernetes / "overlays" / environment
-    if not (overlay / "kustomization.yaml").is_file():
-        raise UsageError(f"{overlay}/kustomization.yaml does not exist; run `mlgen render`")
-    return Target(environment=environment, namespace=spec.namespace, deployment=spec.name,
-                  overlay=overlay, image_name=spec.image_name, pinned_image=pinned,
-                  digest=digest, port=spec.serve.port, ready_path=READY_PATH,
-                  model_ready_path=model_ready_path(spec.name))
-
-
-class Kubectl:
-    """Runs kubectl (MLGEN_KUBECTL or the one on PATH) and turns failures into clean errors."""
-
-    def __init__(self, binary: str | None = None, context: str | None = None) -> None:
-        name = binary or os.environ.get("MLGEN_KUBECTL") or "kubectl"
-        found = shutil.which(name)
-        if not found:
-            raise MlgenError(f"kubectl not found ({name}); install it or set MLGEN_KUBECTL")
-        self.binary = found
-        self.context = context
-
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 900) -> str:
-        argv = [self.binary, *(["--context", self.context] if self.context else []), *args]
-        try:
-            out = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                 timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise MlgenError(f"kubectl {' '.join(args[:2])} timed out after {timeout:.0f}s") from exc
-        if out.returncode != 0:
-            detail = (out.stderr or out.stdout).strip()
-            raise MlgenError(f"kubectl {' '.join(args[:2])} failed (exit {out.returncode}): {detail}")
-        return out.stdout
-
-
-def render_pinned(kubectl: Kubectl, target: Target) -> str:
-    """The overlay's manifests with every use of the image pinned to the digest."""
-    with tempfile.TemporaryDirectory(prefix="mlgen-deploy-") as tmp:
-        # kustomize refuses absolute resource paths; a relative one may leave the root.
-        overlay = os.path.relpath(target.overlay.resolve(), tmp)
-        Path(tmp, "kustomization.yaml").write_text(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\n"
-            "kind: Kustomization\n"
-            f"resources:\n  - {json.dumps(overlay)}\n"
-            "images:\n"
-            f"  - name: {json.dumps(target.image_name)}\n"
-            f"    newName: {json.dumps(target.pinned_image)}\n"
-            f"    digest: {json.dumps(target.digest)}\n",
-            encoding="utf-8",
-        )
-        manifests = kubectl.run("kustomize", tmp)
-    reference = f"{target.pinned_image}@{target.digest}"
-    if reference not in manifests:
-        raise MlgenError(f"the rendered {target.environment} overlay does not use image "
-                         f"{target.image_name}; check `images:` in {target.overlay}")
-    return manifests
-
-
-def smoke_command(target: Target) -> list[str]:
-    """What runs inside the server container: the image has Python, not necessarily curl."""
-    urls = [f"http://127.0.0.1:{target.port}{p}" for p in (target.ready_path, target.model_ready_path)]
-    # urlopen raises on any non-2xx answer, so the exit code is the verdict.
-    code = ("import urllib.request\n"
-            f"for url in {urls!r}:\n"
-            "    with urllib.request.urlopen(url, timeout=5) as r:\n"
-            "        print(url, r.status)\n")
-    return ["python3", "-c", code]
-
-
-def deploy(kubectl: Kubectl, target: Target, echo: Callable[[str], None], timeout: int,
-           smoke_test: bool) -> None:
-    manifests = render_pinned(kubectl, target)
-    echo(kubectl.run("apply", "-f", "-", stdin=manifests).rstrip())
-    try:
-        echo(kubectl.run("-n", target.namespace, "rollout", "status",
-                         f"deployment/{target.deployment}", f"--timeout={timeout}s",
-                         timeout=timeout + 60).rstrip())
-    except MlgenError as exc:
-        pods = _quiet(kubectl, "-n", target.namespace, "get", "pods", "-l",
-                      f"app.kubernetes.io/name={target.deployment}", "-o", "wide")
-        raise MlgenError(f"{exc}\npods:\n{pods}\nsee `kubectl -n {target.namespace} describe "
-                         f"deployment/{target.deployment}`") from exc
-    if smoke_test:
-        out = kubectl.run("-n", target.namespace, "exec", f"deployment/{target.deployment}",
-                          "-c", "server", "--", *smoke_command(target), timeout=120)
-        echo(out.rstrip())
-        echo(f"smoke test passed: {target.ready_path} and {target.model_ready_path} answer 200")
-
-
-def _quiet(kubectl: Kubectl, *args: str) -> str:
-    try:
-        return kubectl.run(*args, timeout=60)
-    except MlgenError as exc:
-        return str(exc)
 
 
 @click.command("deploy")
@@ -172,21 +19,54 @@ def _quiet(kubectl: Kubectl, *args: str) -> str:
 @click.option("--digest-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The JSON `mlgen push --digest-file` wrote.")
 @click.option("--smoke-test", is_flag=True,
-              help="After the rollout, check the ready paths from inside a server pod.")
-@click.option("--dry-run", is_flag=True, help="Print the pinned manifests; apply nothing.")
-@click.option("--timeout", default=600, show_default=True, type=click.IntRange(1, 7200),
-              help="Seconds to wait for the rollout.")
+              help="After the rollout, GET the ready paths on a new pod through the API proxy.")
+@click.option("--dry-run", type=click.Choice(["client", "server"]), is_flag=False,
+              flag_value="client", default=None,
+              help="client (the bare flag): print the pinned manifests; server: apply with "
+                   "dryRun=All, store nothing, do not wait.")
+@click.option("--diff", is_flag=True, help="Show what server-side apply would change vs live.")
+@click.option("--force-conflicts", is_flag=True,
+              help="Take over fields another field manager owns (server-side apply force).")
+@click.option("--timeout", type=click.FloatRange(1, 7200), default=None,
+              help="Seconds to wait for the rollout [default: the Deployment's "
+                   "progressDeadlineSeconds, else 300].")
+@click.option("--request-timeout", type=click.FloatRange(0.1, 600), default=30.0,
+              show_default=True, help="Seconds per API request before it is retried.")
+@click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=1.0, hidden=True)
 @click.option("--context", "kube_context", default=None, help="kubeconfig context to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_context
 def command(ctx: click.Context, environment: str, digest: str | None, digest_file: Path | None,
-            smoke_test: bool, dry_run: bool, timeout: int, kube_context: str | None) -> int:
-    """Deploy ENVIRONMENT's overlay with the image pinned to its digest, and wait for it."""
+            smoke_test: bool, dry_run: str | None, diff: bool, force_conflicts: bool,
+            timeout: float | None, request_timeout: float, poll_interval: float,
+            kube_context: str | None, as_json: bool) -> int:
+    """Deploy ENVIRONMENT's overlay with the image pinned to its digest, wait, roll back on failure.
+
+    Exit codes: 0 rolled out (or dry run), 1 the rollout failed (rolled back when a previous
+    revision exists) or the API refused, 2 usage error.
+    """
+    from ..deliver.deploy import default_timeout, deploy, pinned_objects
+    from ..deliver.target import Kubectl, render_pinned, resolve_target
+    from ..integrations.kubernetes import Cluster, RetryPolicy
+
     target = resolve_target(project_dir(ctx), environment, digest, digest_file)
-    kubectl = Kubectl(context=kube_context)
-    if dry_run:
-        click.echo(render_pinned(kubectl, target), nl=False)
-        return 0
-    deploy(kubectl, target, lambda line: click.echo(line, err=True), timeout, smoke_test)
-    click.echo(f"deployed {target.pinned_image}@{target.digest} to {environment} "
-               f"(namespace {target.namespace})")
-    return 0
+    if dry_run == "client":
+        click.echo(render_pinned(Kubectl(context=kube_context), target), nl=False)
+        return EXIT_OK
+    objects = pinned_objects(target, kube_context)
+    cluster = Cluster(context=kube_context, retry=RetryPolicy(request_timeout=request_timeout))
+    result = deploy(target, cluster, objects,
+                    timeout=timeout or default_timeout(objects, target.deployment),
+                    force=force_conflicts, dry_run=dry_run == "server", diff=diff,
+                    smoke=smoke_test, poll=poll_interval,
+                    echo=lambda line: click.echo(line, err=not diff))
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    elif result.result == "succeeded":
+        click.echo(f"deployed {result.image} to {environment} (namespace {target.namespace}, "
+                   f"revision {result.revision})")
+    elif result.result != "dry-run":
+        click.echo(f"rollout of {result.image} to {environment} {result.result}"
+                   + (f" (back on revision {result.previous_revision})"
+                      if result.previous_revision else "") + f":\n{result.reason}", err=True)
+    return EXIT_OK if result.result in ("succeeded", "dry-run") else EXIT_FAILURE

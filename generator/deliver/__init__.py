@@ -1,0 +1,1 @@
+"""Delivering the model to where it runs: Kubernetes rollouts and their status."""
