@@ -25,8 +25,8 @@ def command(ctx: click.Context, target: str | None, dry_run: bool, check_only: b
     from ..migrate import latest_version, migrate_text
     from ..spec_loader import parse_spec
     from ..sync.lock import decode_text, encode_text
-    from ..sync.plan import unified_diff
     from ..sync.writer import FileWrite, write_files
+    from ..textdiff import unified_diff
 
     root = project_dir(ctx)
     path = root / SPEC_FILENAME

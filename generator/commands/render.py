@@ -77,7 +77,7 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, only: tuple[str,
                                "files": [{"path": c.path, "action": c.action, "status": c.status}
                                          for c in changes]}, indent=2))
     elif show_diff:
-        from ..sync.plan import unified_diff
+        from ..textdiff import unified_diff
 
         for c in changes:
             if c.action != "unchanged":

@@ -97,7 +97,8 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
         return code
     from ..sync.local import apply_sync, plan_project
     from ..sync.lock import LOCK_PATH
-    from ..sync.plan import ACTIONS, unified_diff
+    from ..sync.plan import ACTIONS
+    from ..textdiff import unified_diff
 
     root = project_dir(ctx)
     plan = plan_project(root, templates, conflict, True if restore_all else set(restore))

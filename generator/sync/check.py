@@ -22,8 +22,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..render import Artifact
+from ..textdiff import unified_diff
 from .lock import Lock, LockEntry, decode_text, encode_text, sha256_text
-from .plan import FileAction, SyncPlan, fresh_entry, unified_diff
+from .plan import FileAction, SyncPlan, fresh_entry
 from .writer import FileWrite
 
 CHECK_STATUSES = {

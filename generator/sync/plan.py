@@ -224,18 +224,6 @@ def merge_hook(plan: SyncPlan) -> Callable[[str, bytes], bytes | None]:
     return merge
 
 
-def unified_diff(path: str, old: str | None, new: str | None,
-                 old_label: str = "", new_label: str = "") -> str:
-    import difflib
-
-    lines = difflib.unified_diff(
-        (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
-        fromfile=f"a/{path}" if old is not None else "/dev/null",
-        tofile=f"b/{path}" if new is not None else "/dev/null",
-        fromfiledate=f"({old_label})" if old_label and old is not None else "",
-        tofiledate=f"({new_label})" if new_label and new is not None else "")
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                   for line in lines)
 
 
 # ---- init and sync --pr: the lock after writing the render as is --------------------------------

@@ -12,7 +12,6 @@ the server" (the live config no longer hashes to its own marker digest), with no
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 import xml.etree.ElementTree as ET
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 from mlgen.models.contract import SPEC_FILENAME
 
 from ..errors import MlgenError, SpecError, SpecIssue
+from ..textdiff import diff_text
 
 if TYPE_CHECKING:
     import jinja2
@@ -209,6 +209,8 @@ def pretty(canonical: str) -> list[str]:
 
 def xml_diff(live: str, desired: str, name: str) -> str:
     """A unified diff of the two configs, both normalised, for people to read."""
-    lines = difflib.unified_diff(pretty(normalise_xml(live, name)), pretty(normalise_xml(desired, name)),
-                                 f"{name} (on Jenkins)", f"{name} (from mlgen.yaml)", lineterm="", n=2)
-    return "\n".join(lines)
+    old, new = ("".join(line + "\n" for line in pretty(normalise_xml(xml, name)))
+                for xml in (live, desired))
+    # Printed line by line (no trailing newline), as before the diff helper was shared.
+    return diff_text(old, new, f"{name} (on Jenkins)", f"{name} (from {SPEC_FILENAME})",
+                     context=2).removesuffix("\n")
