@@ -1,13 +1,13 @@
 """`mlgen deploy` as one call: build the pinned overlay, then dry-run, diff, or roll it out."""
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 from ..integrations.kubernetes import Cluster, describe
+from ..textdiff import diff_text
 from .rollout import MANAGER, Result, Rollout
 from .target import Kubectl, Target, manifest_objects, render_pinned
 
@@ -42,9 +42,7 @@ def server_dry_run(cluster: Cluster, objects: list[dict[str, Any]], result: Resu
         result.objects.append({"kind": obj["kind"], "name": meta["name"], "action": action})
         if diff and action != "unchanged":
             name = describe(obj)
-            echo("".join(difflib.unified_diff(before_text.splitlines(True),
-                                              after_text.splitlines(True),
-                                              f"live/{name}", f"applied/{name}")).rstrip())
+            echo(diff_text(before_text, after_text, f"live/{name}", f"applied/{name}").rstrip())
         elif not diff:
             echo(f"{describe(obj)} {action} (server dry run)")
     return result
