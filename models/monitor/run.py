@@ -118,9 +118,9 @@ def _dedupe_predictions(preds: pa.Table) -> tuple[pa.Table, int]:
 
 def _positive(classes: list[str]) -> str:
     try:
-        return sorted(classes, key=float)[-1]
+        return max(classes, key=float)
     except ValueError:
-        return sorted(classes)[-1]
+        return max(classes)
 
 
 def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> MonitorReport:

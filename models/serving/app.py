@@ -16,9 +16,9 @@ from typing import Any
 
 from . import metrics as prom
 from .batcher import MicroBatcher
+from .config import ServeConfig
 from .feedback import LabelWriter, parse_feedback
 from .ids import request_id, row_ids
-from .config import ServeConfig
 from .model import LoadedModel, ModelHolder, Prediction, configure_sklearn
 from .protocol import HttpConnection, Request
 from .reqlog import RequestLogger
