@@ -47,7 +47,7 @@ def make_project(root: Path, *, flip: float, hook: str = "command", n: int = 400
 def test_planted_degradation_exits_1_naming_metric_drop_window(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, _ = make_project(tmp_path, flip=0.3)
-    code, out, err = call_mlgen(capsys, "-C", str(root), "monitor", "--now", NOW_ARG)
+    code, _out, err = call_mlgen(capsys, "-C", str(root), "monitor", "--now", NOW_ARG)
     assert code == 1, err
     assert "PERFORMANCE DROP [credit]: roc_auc dropped" in err
     assert "window 2026-11-24T12:00:00Z..2026-12-01T12:00:00Z" in err
@@ -82,7 +82,7 @@ def test_unchanged_case_exits_0_and_dry_run_triggers_nothing(
 def test_metrics_agree_with_scikit_learn(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     root, truth = make_project(tmp_path, flip=0.2)
-    code, out, _ = call_mlgen(capsys, "-C", str(root), "monitor", "--now", NOW_ARG, "--json",
+    _code, out, _ = call_mlgen(capsys, "-C", str(root), "monitor", "--now", NOW_ARG, "--json",
                               "--window", "all")
     doc = json.loads(out)["metrics"]
     y, p, s = truth["truth"], truth["prediction"], truth["score"]
