@@ -22,6 +22,7 @@ from .spec_runtime import (
     DriftThresholds,
     HttpUrl,
     Kubernetes,
+    Monitor,
     Overlay,
     RequestLog,
     Resources,
@@ -77,6 +78,7 @@ __all__ = [
     "JenkinsCredentials",
     "Kubernetes",
     "Model",
+    "Monitor",
     "Outputs",
     "Overlay",
     "RequestLog",
@@ -354,6 +356,8 @@ class Spec(Strict):
     """Namespace, environments and their overlays, metadata and monitoring."""
     drift: Drift = Field(default_factory=Drift)
     """Data-drift detection and what it triggers."""
+    monitor: Monitor = Field(default_factory=Monitor)
+    """Live model performance from returned labels, and what a drop triggers."""
     ci: CI = Field(default_factory=CI)
     """Jenkins and GitHub settings."""
 

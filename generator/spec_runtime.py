@@ -267,3 +267,56 @@ class Drift(Strict):
 
         check_cron(value)
         return value
+
+
+MonitorMetric = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "brier", "rmse",
+                        "mae", "r2"]
+
+
+class Monitor(Strict):
+    """Live model performance: `mlgen monitor` joins the labels that come back (the feedback
+    endpoint, `mlgen feedback`) to the logged predictions; its CronJob runs beside drift's."""
+
+    enabled: bool = True
+    """Render the monitor CronJob and its PrometheusRule alerts, and the scheduled monitor
+    job in the pipelines. `mlgen monitor` runs either way."""
+    schedule: str = "30 */6 * * *"
+    """Cron schedule (5 fields) of the monitor CronJob and of the scheduled CI job."""
+    window: Annotated[str, StringConstraints(pattern=DURATION_RE)] = "7d"
+    """Predictions logged this recently are scored, e.g. 24h or 30d; labels for older
+    predictions are counted as late."""
+    label_delay: Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]*(m|h|d))$")] = "0"
+    """How long outcomes take to arrive (e.g. 3d for a default): predictions younger than this
+    are not expected to be labelled yet and do not lower the labelled share."""
+    min_labels: int = Field(200, ge=1)
+    """A window with fewer labelled predictions gives no verdict (exit 0, said so)."""
+    metrics: tuple[MonitorMetric, ...] = ()
+    """Metrics to compute; default: the task's (roc_auc, accuracy, f1, precision, recall,
+    brier for classification; rmse, mae, r2 for regression)."""
+    max_drop: dict[MonitorMetric, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    """Metric -> largest allowed absolute drop from the training-time value (model.metrics_file)
+    before it counts, e.g. {roc_auc: 0.03}; a metric not listed uses max_relative_drop."""
+    max_relative_drop: float | None = Field(0.05, ge=0, le=1)
+    """Allowed drop as a share of the training value for metrics not in max_drop (0.05: 5 %);
+    null: only max_drop and the gate's bounds count."""
+    labels: str | None = None
+    """Labels for `mlgen monitor` without --labels: a labels.jsonl, CSV or Parquet file or a
+    folder, relative to the repository; default: labels.jsonl in the request log folder."""
+    labels_stale_after: Annotated[str, StringConstraints(pattern=DURATION_RE)] = "2d"
+    """The PrometheusRule's labels-stopped alert fires when no label arrived for this long."""
+    report_dir: RelPath = "reports/monitor"
+    """Where `mlgen monitor` writes monitor-report.json, .md and .html."""
+    textfile_dir: str | None = None
+    """Folder for node-exporter's textfile collector, where `mlgen monitor` writes
+    mlgen_monitor.prom; relative paths are to the repository."""
+    on_drop: tuple[Literal["alert", "retrain"], ...] = ("alert",)
+    """What a real drop triggers: alert (a PERFORMANCE DROP line in the job's log, beside
+    the mlgen_monitor_drop metric) and/or retrain (drift.retrain_hook, with the reason)."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from .cron import check_cron
+
+        check_cron(value)
+        return value

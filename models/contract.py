@@ -34,6 +34,11 @@ def infer_path(name: str) -> str:
     return f"{model_path(name)}/infer"
 
 
+def feedback_path(name: str) -> str:
+    """Where outcomes (ground-truth labels) for earlier predictions are posted."""
+    return f"{model_path(name)}/feedback"
+
+
 # The sampled request log the server writes and the drift job reads (JSON lines).
 REQUEST_LOG_DIR = "/var/log/mlgen"
 REQUEST_LOG_FILE = "requests.jsonl"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-LOG_FIELDS = frozenset({"ts", "model", "prediction", "features", "id", "request_id"})
+LOG_FIELDS = frozenset({"ts", "model", "prediction", "features", "id", "request_id", "score"})
 _ROTATED = re.compile(r"^(?P<base>.+\.jsonl)(?:\.(?P<n>\d+))?$")
 
 

@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from mlgen.models import contract as c
 from . import metrics as prom
 from .batcher import MicroBatcher
 from .config import ServeConfig
+from .feedback import LabelWriter, parse_feedback
+from .ids import request_id, row_ids
 from .model import LoadedModel, ModelHolder, Prediction, configure_sklearn
 from .protocol import HttpConnection, Request
 from .reqlog import RequestLogger
@@ -57,6 +58,8 @@ class App:
         self.metrics = prom.WorkerMetrics(metrics_dir, slot, config.workers)
         self.holder = ModelHolder(config.model_path, config.numeric, config.categorical, config.task)
         self.reqlog = reqlog
+        # Labels go beside the request log, which is where `mlgen monitor` looks for them.
+        self.labels = LabelWriter(reqlog.folder) if reqlog is not None else None
         self.max_body_bytes = config.max_body_bytes
         self.draining = False
         self.connections: set[HttpConnection] = set()
@@ -163,6 +166,11 @@ class App:
             if req.method != "POST":
                 return self._not_allowed(conn, req, b"POST")
             return self._infer(conn, req)
+        if rest == "/feedback":
+            req.route = c.feedback_path("{name}")
+            if req.method != "POST":
+                return self._not_allowed(conn, req, b"POST")
+            return self._feedback(conn, req)
         req.route = MODEL_ROUTE
         self.error(conn, req, 404, f"no route {req.path}")
 
@@ -206,12 +214,17 @@ class App:
             if result is None:
                 return self._predict_failed(conn, req, exc)
             model, p = result
+            ids = self._log(cols.data, cols.rows, model, p, rid)
             out: dict[str, Any] = {"model_name": self.config.name, "model_version": model.version,
-                                   "predictions": p.predictions}
+                                   "id": rid, "predictions": p.predictions}
+            if cols.rows > 1:
+                out["ids"] = ids
             if p.probabilities is not None:
                 out["probabilities"] = p.probabilities
                 out["classes"] = list(model.classes or ())
-            conn.respond(req, 200, _dumps(out))
+            conn.respond(req, 200, _dumps(out), extra=_id_header(rid))
+
+        rid = request_id(req.request_id)
 
         self.batcher.submit(cols.data, cols.rows, done)
 
@@ -229,6 +242,7 @@ class App:
             if result is None:
                 return self._predict_failed(conn, req, exc)
             model, p = result
+            ids = self._log(v2.columns.data, v2.columns.rows, model, p, rid)
             wanted = v2.outputs or (("predict", "predict_proba") if p.probabilities is not None
                                     else ("predict",))
             outputs = []
@@ -245,8 +259,10 @@ class App:
                                     "data": [x for row in p.probabilities for x in row]})
             conn.respond(req, 200, _dumps({
                 "model_name": self.config.name, "model_version": model.version,
-                "id": v2.request_id or uuid.uuid4().hex, "parameters": {}, "outputs": outputs}))
+                "id": rid, "parameters": {"ids": ids} if v2.columns.rows > 1 else {},
+                "outputs": outputs}), extra=_id_header(rid))
 
+        rid = request_id(v2.request_id or req.request_id)  # the body's id wins, as V2 says
         self.batcher.submit(v2.columns.data, v2.columns.rows, done)
 
     def _compute(self, columns: dict[str, list[Any]], rows: int) -> tuple[LoadedModel, Prediction]:
@@ -264,12 +280,6 @@ class App:
         m.batch(rows)
         m.predictions(p.class_indexes, p.scores if model.classifier else None,
                       None if model.classifier else p.scores)
-        if self.reqlog is not None:
-            logged = self.reqlog.sample(columns, rows, p.predictions)
-            if logged:
-                m.add(prom.LAYOUT.logged_rows, logged)
-                if self.reqlog.needs_flush:
-                    self.reqlog.flush()
         if len(sizes) == 1:
             return [(model, p)]
         out, start = [], 0
@@ -278,9 +288,40 @@ class App:
             out.append((model, Prediction(
                 p.predictions[start:end],
                 p.probabilities[start:end] if p.probabilities is not None else None,
-                None, None)))
+                None, p.scores[start:end] if p.scores is not None else None)))
             start = end
         return out
+
+    def _log(self, columns: dict[str, list[Any]], rows: int, model: LoadedModel, p: Prediction,
+             rid: str) -> list[str]:
+        """Row ids of one request, and the sampled rows written to the request log."""
+        ids = row_ids(rid, rows)
+        if self.reqlog is not None:
+            binary = model.classifier and len(model.classes or ()) == 2
+            logged = self.reqlog.sample(columns, rows, p.predictions, ids,
+                                        p.scores if binary else None)
+            if logged:
+                self.metrics.add(prom.LAYOUT.logged_rows, len(logged))
+                if self.labels is not None:
+                    for one in logged:
+                        self.labels.logged.add(one)
+                if self.reqlog.needs_flush:
+                    self.reqlog.flush()
+        return ids
+
+    def _feedback(self, conn: HttpConnection, req: Request) -> None:
+        try:
+            labels = parse_feedback(self._body_json(req))
+        except InputError as exc:
+            return conn.respond(req, exc.status, _dumps(exc.body()))
+        if self.labels is None:
+            return self.error(conn, req, 409, "the request log is off (serve.request_log."
+                                              "sample_rate 0): labels have nothing to join")
+        try:
+            counts = self.labels.append(labels)
+        except OSError as exc:
+            return self.error(conn, req, 503, f"cannot write labels: {exc}")
+        conn.respond(req, 200, _dumps(counts))
 
     def _predict_failed(self, conn: HttpConnection, req: Request, exc: BaseException | None) -> None:
         log.error("prediction failed on %s: %s: %s", req.path, type(exc).__name__, exc)
@@ -335,6 +376,10 @@ class App:
         for conn in list(self.connections):
             if conn.idle and conn.last_active < limit:
                 conn.close()
+
+
+def _id_header(rid: str) -> bytes:
+    return b"x-request-id: " + rid.encode("ascii") + b"\r\n"
 
 
 def _version() -> str:

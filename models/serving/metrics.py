@@ -22,7 +22,8 @@ from mlgen.models import contract as c
 
 ROUTES = (
     c.LIVE_PATH, c.READY_PATH, c.SERVER_METADATA_PATH, c.model_path("{name}"),
-    c.model_ready_path("{name}"), c.infer_path("{name}"), c.PREDICT_PATH, c.METRICS_PATH, "other",
+    c.model_ready_path("{name}"), c.infer_path("{name}"), c.feedback_path("{name}"), c.PREDICT_PATH,
+    c.METRICS_PATH, "other",
 )
 STATUSES = (200, 400, 404, 405, 408, 413, 422, 500, 503)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

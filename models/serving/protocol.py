@@ -23,7 +23,8 @@ MAX_PIPELINED = 32  # stop reading from a client that queues more than this
 
 
 class Request:
-    __slots__ = ("body", "keep_alive", "method", "out", "path", "route", "start", "status")
+    __slots__ = ("body", "keep_alive", "method", "out", "path", "request_id", "route", "start",
+                 "status")
 
     def __init__(self, method: str, path: str, body: bytes, start: float, keep_alive: bool) -> None:
         self.method = method
@@ -34,6 +35,7 @@ class Request:
         self.route = "other"
         self.out: bytes | None = None
         self.status = 0
+        self.request_id: bytes | None = None  # the raw X-Request-ID header, checked by the app
 
 
 class HttpConnection(asyncio.Protocol):
@@ -51,6 +53,7 @@ class HttpConnection(asyncio.Protocol):
         self._start = 0.0
         self._expect_continue = False
         self._content_length = -1
+        self._request_id: bytes | None = None
         self._parsing = False
         self._stopped = False  # after a 413 or a parse error: read nothing more
         self._busy = False  # as last reported to the app (which counts idle connections)
@@ -83,6 +86,7 @@ class HttpConnection(asyncio.Protocol):
         self._start = time.perf_counter()
         self._expect_continue = False
         self._content_length = -1
+        self._request_id = None
         self._parsing = True
         if not self._busy:  # pipelined requests do not count twice
             self._busy = True
@@ -98,6 +102,8 @@ class HttpConnection(asyncio.Protocol):
                 self._content_length = int(value)
             except ValueError:
                 self._content_length = -1
+        elif lname == b"x-request-id":
+            self._request_id = value[:256]
         elif lname == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
 
@@ -125,6 +131,7 @@ class HttpConnection(asyncio.Protocol):
         path = (url[:q] if q >= 0 else url).decode("latin-1")
         request = Request(self.parser.get_method().decode("latin-1"), path, b"".join(self._body),
                           self._start, self.parser.should_keep_alive())
+        request.request_id = self._request_id
         self.pending.append(request)
         if len(self.pending) > MAX_PIPELINED and self.transport is not None and not self.paused:
             self.paused = True

@@ -2,7 +2,9 @@
 
 Format (the shared contract): a folder with `requests.jsonl` (current) and rotated
 `requests.jsonl.1` ... `.N`; one object per predicted row,
-`{"ts": RFC3339 UTC, "model": name, "features": {...}, "prediction": value}`.
+`{"ts": RFC3339 UTC, "model": name, "id": row id, "features": {...}, "prediction": value}`,
+plus `"score"` (the positive-class probability) for a binary classifier. The id is the
+request id (see ids.py) that labels sent to the feedback endpoint refer to.
 
 Several worker processes append to the same file. Lines are buffered in memory and written
 about once a second, each flush one `write()` on an O_APPEND descriptor, under an exclusive
@@ -48,13 +50,14 @@ class RequestLogger:
         self._buffered = 0
         self._random = random.Random()
 
-    def sample(self, columns: dict[str, list[Any]], rows: int, predictions: list[Any]) -> int:
-        """Buffer a sampled subset of these rows; returns how many were taken."""
+    def sample(self, columns: dict[str, list[Any]], rows: int, predictions: list[Any],
+               ids: list[str] | None = None, scores: list[float] | None = None) -> list[str]:
+        """Buffer a sampled subset of these rows; returns the ids of those taken."""
         rate = self.config.sample_rate
+        taken: list[str] = []
         if rate <= 0.0:
-            return 0
+            return taken
         ts = rfc3339_now()
-        taken = 0
         names = list(columns)
         rand = self._random.random
         for i in range(rows):
@@ -66,13 +69,17 @@ class RequestLogger:
                 if isinstance(value, float) and math.isnan(value):
                     value = None
                 features[name] = value
-            line = json.dumps(
-                {"ts": ts, "model": self.model_name, "features": features, "prediction": predictions[i]},
-                separators=(",", ":"), ensure_ascii=False,
-            )
+            row: dict[str, Any] = {"ts": ts, "model": self.model_name}
+            if ids is not None:
+                row["id"] = ids[i]
+            row["features"] = features
+            row["prediction"] = predictions[i]
+            if scores is not None:
+                row["score"] = scores[i]
+            line = json.dumps(row, separators=(",", ":"), ensure_ascii=False)
             self._buffer.append(line)
             self._buffered += len(line) + 1
-            taken += 1
+            taken.append(row.get("id", ""))
         return taken
 
     @property

@@ -199,7 +199,8 @@ def test_request_log_has_the_contract_format(served: tuple[Server, Any, Path]) -
         found = next((json.loads(ln) for ln in lines if '"age":77' in ln), None)
         time.sleep(0.2)
     assert found is not None, "the sampled row never reached the request log"
-    assert set(found) == {"ts", "model", "features", "prediction"}
+    assert set(found) == {"ts", "model", "id", "features", "prediction", "score"}
+    assert 0.0 <= found["score"] <= 1.0
     assert found["model"] == NAME and found["ts"].endswith("Z")
     assert found["features"]["income"] is None and found["features"]["region"] == "north"
     assert found["prediction"] in (0, 1)

@@ -1,0 +1,167 @@
+"""Reading predictions (the request log) and labels (labels.jsonl, CSV, Parquet) as arrow.
+
+Columnar all the way: pyarrow's JSON/CSV/Parquet readers, then arrow compute for the window,
+duplicates and the join (Table.join is a hash join in C++), so 1M x 1M rows take seconds and
+memory stays a few columns wide (features are never parsed).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+LABELS_FILE = "labels.jsonl"
+_ROTATED = re.compile(r"^requests\.jsonl(?:\.(\d+))?$")
+_ID_RE = r"^[A-Za-z0-9._:-]{1,140}$"
+
+
+class MonitorInputError(ValueError):
+    """Bad input (exit 2): the message names the file and, where there is one, the row."""
+
+
+def _files(path: Path, pattern: re.Pattern[str] | None) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise MonitorInputError(f"{path}: no such file or folder")
+    if pattern is None:
+        return sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".csv", ".parquet"))
+    return sorted((p for p in path.iterdir() if pattern.match(p.name)),
+                  key=lambda p: -int(pattern.match(p.name).group(1) or 0))  # type: ignore[union-attr]
+
+
+def _read_one(file: Path, columns: Iterable[str]) -> pa.Table:
+    wanted = list(columns)
+    try:
+        if file.suffix == ".parquet":
+            table = pq.read_table(file)
+        elif file.suffix == ".csv":
+            table = pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(
+                column_types={"id": pa.string(), "label": pa.string(),
+                              "labelled_at": pa.string()}))
+        else:
+            if file.stat().st_size == 0:
+                return pa.table({c: pa.array([], pa.string()) for c in wanted})
+            table = pajson.read_json(file, parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema([(c, pa.string()) for c in wanted
+                                           if c not in ("prediction", "score", "label")]),
+                unexpected_field_behavior="infer"))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise MonitorInputError(f"{file}: cannot read: {str(exc).splitlines()[0][:300]}") from None
+    present = [c for c in wanted if c in table.column_names]
+    return table.select(present)
+
+
+def _as_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return col.cast(pa.string())
+    if pa.types.is_floating(col.type):  # 1.0 and 1 are the same class
+        whole = pc.equal(col, pc.floor(col))
+        if pc.all(pc.or_kleene(whole, pc.is_null(col))).as_py():
+            return col.cast(pa.int64()).cast(pa.string())
+    return col.cast(pa.string())
+
+
+def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
+    """id, ts (timestamp), prediction (string), score (float, may be null); rows without an id
+    (logged before request ids existed) are counted, not kept."""
+    parts = []
+    for file in _files(path, _ROTATED if path.is_dir() else None):
+        t = _read_one(file, ("id", "ts", "model", "prediction", "score"))
+        if t.num_rows == 0:
+            continue
+        if model and "model" in t.column_names:
+            t = t.filter(pc.equal(t["model"], model))
+        cols = {"id": t["id"] if "id" in t.column_names else pa.nulls(t.num_rows, pa.string()),
+                "ts": t["ts"], "prediction": _as_string(t["prediction"])}
+        cols["score"] = (t["score"].cast(pa.float64()) if "score" in t.column_names
+                         else pa.nulls(t.num_rows, pa.float64()))
+        parts.append(pa.table(cols))
+    if not parts:
+        return _empty_predictions(), 0
+    table = pa.concat_tables(parts)
+    no_id = table["id"].null_count
+    table = table.filter(pc.is_valid(table["id"]))
+    ts = pc.strptime(pc.replace_substring_regex(table["ts"], r"(\.\d+)?Z$", ""),
+                     format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    return table.set_column(1, "ts", ts), no_id
+
+
+def _empty_predictions() -> pa.Table:
+    return pa.table({"id": pa.array([], pa.string()), "ts": pa.array([], pa.timestamp("s")),
+                     "prediction": pa.array([], pa.string()), "score": pa.array([], pa.float64())})
+
+
+@dataclass(frozen=True)
+class Labels:
+    table: pa.Table  # id, label (string), labelled_at (timestamp or null), one row per id
+    rows: int
+    duplicates: int
+
+
+def read_labels(path: Path, *, numeric: bool) -> Labels:
+    """Labels from labels.jsonl, a CSV/Parquet file or a folder of them; bad rows raise
+    MonitorInputError naming the file and the (0-based data) row."""
+    files = [path] if path.is_file() else (
+        [path / LABELS_FILE] if (path / LABELS_FILE).exists() else _files(path, None))
+    parts = []
+    for file in files:
+        t = _read_one(file, ("id", "label", "labelled_at"))
+        if t.num_rows == 0:
+            continue
+        check_labels(t, file, numeric=numeric)
+        at = (t["labelled_at"].cast(pa.string()) if "labelled_at" in t.column_names
+              else pa.nulls(t.num_rows, pa.string()))
+        parts.append(pa.table({"id": t["id"].cast(pa.string()), "label": _as_string(t["label"]),
+                               "labelled_at": at}))
+    if not parts:
+        empty = pa.table({"id": pa.array([], pa.string()), "label": pa.array([], pa.string()),
+                          "labelled_at": pa.array([], pa.timestamp("s"))})
+        return Labels(empty, 0, 0)
+    table = pa.concat_tables(parts)
+    at = pc.strptime(pc.replace_substring_regex(table["labelled_at"], r"(\.\d+)?Z?$", ""),
+                     format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    table = table.set_column(2, "labelled_at", at).append_column(
+        "_order", pa.array(range(table.num_rows), pa.int64()))
+    rows = table.num_rows
+    # The last label given for an id wins (a corrected outcome); the others are duplicates.
+    last = table.group_by("id").aggregate([("_order", "max")])
+    table = table.join(last, keys=["id", "_order"], right_keys=["id", "_order_max"],
+                       join_type="inner").drop_columns(["_order"])
+    return Labels(table, rows, rows - table.num_rows)
+
+
+def check_labels(t: pa.Table, file: Path, *, numeric: bool) -> None:
+    for name in ("id", "label"):
+        if name not in t.column_names:
+            raise MonitorInputError(f"{file}: no column {name!r}; labels need columns id,label "
+                                    "(and optionally labelled_at)")
+    ids = t["id"].cast(pa.string())
+    bad = pc.invert(pc.fill_null(pc.match_substring_regex(ids, _ID_RE), False))
+    _first_bad(bad, file, "'id' is empty or not a request id (A-Z a-z 0-9 . _ : -)")
+    _first_bad(pc.is_null(t["label"]), file, "'label' is empty")
+    if numeric:
+        try:
+            values = t["label"].cast(pa.float64())
+        except pa.ArrowInvalid:
+            values = None
+        if values is None:
+            strings = t["label"].cast(pa.string())
+            ok = pc.match_substring_regex(strings, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+            _first_bad(pc.invert(ok), file, "'label' is not a number (a regression model)")
+        else:
+            _first_bad(pc.invert(pc.is_finite(values)), file, "'label' is not a finite number")
+
+
+def _first_bad(mask: pa.ChunkedArray | pa.Array, file: Path, message: str) -> None:
+    mask = pc.fill_null(mask, True)
+    if pc.any(mask).as_py():
+        row = pc.index(mask, True).as_py()
+        raise MonitorInputError(f"{file}: row {row}: {message}")
