@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
     "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),
     "migrate": ("mlgen.commands.migrate:command", "Rewrite mlgen.yaml to a newer apiVersion, keeping comments."),
+    "promote": ("mlgen.commands.promote:command", "Promote the canary challenger or roll it back from live metrics."),
     "push": ("mlgen.commands.push:command", "Push the image to the spec's registry; record its digest."),
     "render": ("mlgen.commands.render:command", "Render every pipeline file from mlgen.yaml."),
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),
