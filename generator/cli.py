@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),
     "migrate": ("mlgen.commands.migrate:command", "Rewrite mlgen.yaml to a newer apiVersion, keeping comments."),
     "monitor": ("mlgen.commands.monitor:command", "Live model performance from labels; exit 1 on a real drop."),
+    "promote": ("mlgen.commands.promote:command", "Promote the canary challenger or roll it back from live metrics."),
     "push": ("mlgen.commands.push:command", "Push the image to the spec's registry; record its digest."),
     "render": ("mlgen.commands.render:command", "Render every pipeline file from mlgen.yaml."),
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),

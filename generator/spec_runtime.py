@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from mlgen.models import contract as c
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from .spec_delivery import Challenger
 from .spec_types import (
     DURATION_RE,
     DnsLabel,
@@ -160,6 +161,9 @@ class Kubernetes(Strict):
     prometheus_operator: bool = False
     """Include the ServiceMonitor and PrometheusRule (drift and server alerts) in every
     overlay. Needs the Prometheus operator's CRDs in the cluster."""
+    challenger: Challenger | None = None
+    """Serve a challenger model beside the champion as a canary (k8s/challenger, included by
+    the chosen environments' overlays) and compare them with `mlgen promote`."""
 
     @model_validator(mode="after")
     def _overlays_known(self) -> Kubernetes:
@@ -174,7 +178,19 @@ class Kubernetes(Strict):
                 f"overlays name unknown environment(s) {', '.join(unknown)}; "
                 f"environments are: {', '.join(self.environments)}"
             )
+        unknown = sorted(set(self.challenger_environments) - set(self.environments))
+        if unknown:
+            raise ValueError(
+                f"challenger.environments names unknown environment(s) {', '.join(unknown)}; "
+                f"environments are: {', '.join(self.environments)}"
+            )
         return self
+
+    @property
+    def challenger_environments(self) -> tuple[str, ...]:
+        if self.challenger is None:
+            return ()
+        return self.challenger.environments or self.environments[-1:]
 
 
 class DriftMethods(Strict):

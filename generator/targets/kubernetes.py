@@ -4,6 +4,7 @@ import jinja2
 
 from ..render import Artifact
 from ..spec import Overlay, Spec
+from ..spec_delivery import challenger_replicas
 from .common import render_file
 
 BASE_FILES = (
@@ -31,6 +32,14 @@ def base_files(spec: Spec) -> list[str]:
     return files
 
 
+def champion_replicas(spec: Spec, overlay: Overlay) -> int:
+    """Champion pods an environment runs; with autoscaling, the autoscaler's minimum (the
+    challenger's share shrinks as the autoscaler adds champion pods)."""
+    if spec.serve.autoscaling.enabled:
+        return (overlay.autoscaling or spec.serve.autoscaling).min
+    return overlay.replicas if overlay.replicas is not None else spec.serve.replicas
+
+
 def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
     root = spec.outputs.kubernetes
     files = base_files(spec)
@@ -44,9 +53,21 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
     out.append(render_file(env, "kubernetes/monitoring/kustomization.yaml.j2",
                            f"{root}/monitoring/kustomization.yaml", spec, "kubernetes",
                            resources=MONITORING_FILES))
+    challenger = spec.kubernetes.challenger
+    if challenger is not None:
+        base_count = challenger_replicas(champion_replicas(spec, Overlay()), challenger.weight)
+        out.append(render_file(env, "kubernetes/base/deployment.yaml.j2",
+                               f"{root}/challenger/deployment.yaml", spec, "kubernetes",
+                               track="challenger", replicas=base_count))
+        out.append(render_file(env, "kubernetes/challenger/kustomization.yaml.j2",
+                               f"{root}/challenger/kustomization.yaml", spec, "kubernetes"))
     for environment in spec.kubernetes.environments:
         overlay = spec.kubernetes.overlays.get(environment, Overlay())
+        count: int | None = None
+        if challenger is not None and environment in spec.kubernetes.challenger_environments:
+            count = challenger_replicas(champion_replicas(spec, overlay), challenger.weight)
         out.append(render_file(env, "kubernetes/overlay/kustomization.yaml.j2",
                                f"{root}/overlays/{environment}/kustomization.yaml", spec,
-                               "kubernetes", environment=environment, overlay=overlay))
+                               "kubernetes", environment=environment, overlay=overlay,
+                               challenger_replicas=count))
     return out
