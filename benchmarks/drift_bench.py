@@ -30,12 +30,13 @@ NUMERIC = [f"num{i:02d}" for i in range(25)]
 CATEGORICAL = [f"cat{j}" for j in range(5)]
 CATS = ["retail", "salaried", "self", "public", "other"]
 
-EVIDENTLY_SCRIPT = r'''
+EVIDENTLY_SCRIPT = r"""
 import json, sys, time
 import pandas as pd
 from evidently import Report, Dataset, DataDefinition
 from evidently.presets import DataDriftPreset
-ref_path, cur_path, numeric, categorical = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4].split(",")
+ref_path, cur_path = sys.argv[1], sys.argv[2]
+numeric, categorical = sys.argv[3].split(","), sys.argv[4].split(",")
 t = time.perf_counter()
 ref, cur = pd.read_parquet(ref_path), pd.read_parquet(cur_path)
 dd = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
@@ -47,7 +48,7 @@ for m in snap.dict()["metrics"]:
     if cfg.get("type", "").endswith("ValueDrift") and m["value"] >= cfg["threshold"]:
         drifted.append(cfg["column"])
 print(json.dumps({"drifted": sorted(drifted), "core_seconds": time.perf_counter() - t}))
-'''
+"""
 
 
 def make_frame(rng, rows: int, shifted: tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -208,8 +209,12 @@ def run_evidently(py: Path, ref: Path, cur: Path, repeats: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--evidently-rows", type=int, default=1_000_000,
-                    help="Evidently takes ~100 s and 2.7 GB at 1M rows here; 100000 for a short run.")
+    ap.add_argument(
+        "--evidently-rows",
+        type=int,
+        default=1_000_000,
+        help="Evidently takes ~100 s and 2.7 GB at 1M rows here; 100000 for a short run.",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--formats", default="parquet,jsonl,csv")
     ap.add_argument("--skip-evidently", action="store_true")
@@ -269,7 +274,9 @@ def main() -> int:
             ratio = f"{ev['wall'] / r['wall']:.1f}x faster"
         elif ev is not None and not tool.startswith("mlgen"):
             ratio = "1.0x"
-        flagged = ",".join(r["drifted"]) if r["drifted"] != sorted(PLANTED) else "exactly the 3 planted"
+        flagged = (
+            ",".join(r["drifted"]) if r["drifted"] != sorted(PLANTED) else "exactly the 3 planted"
+        )
         print(f"{n:>10,} | {fmt:7} | {tool:32} | {r['wall']:7.2f} | {r['core']:7.2f} | "
               f"{r['rss']:11.0f} | {ratio:>12} | {flagged}")
     if ev is not None:

@@ -156,9 +156,14 @@ def main() -> int:
               f"{jjb_wall / wall:8.1f}x")
     speedup = med["jjb|first apply"][0] / med["mlgen|first apply"][0]
     checks = [
-        ("unchanged re-apply without cache <= 1 request/job",
-         med["mlgen|unchanged re-apply"][1] <= args.jobs),
-        ("unchanged re-apply with cache = 0 requests", med["mlgen --cache|unchanged re-apply"][1] == 0),
+        (
+            "unchanged re-apply without cache <= 1 request/job",
+            med["mlgen|unchanged re-apply"][1] <= args.jobs,
+        ),
+        (
+            "unchanged re-apply with cache = 0 requests",
+            med["mlgen --cache|unchanged re-apply"][1] == 0,
+        ),
         (f"first apply >= 3x faster than JJB (got {speedup:.1f}x)", speedup >= 3),
     ]
     print()

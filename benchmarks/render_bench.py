@@ -175,8 +175,10 @@ def build_copier_template(spec: Any, dest: Path) -> tuple[Path, Path, list[Rende
         data = {k: plain(v) for k, v in call.extra.items() if not isinstance(v, str)}
         if data:
             per_file[call.path] = data
-            sets += "".join(f"{{% set {k} = file_context[{json.dumps(call.path)}][{json.dumps(k)}] %}}"
-                            for k in data)
+            sets += "".join(
+                f"{{% set {k} = file_context[{json.dumps(call.path)}][{json.dumps(k)}] %}}"
+                for k in data
+            )
         header = header_for(call.path)
         assert "{" not in header and "#}" not in header, header
         wrapper = template / "project" / f"{call.path}.jinja"
@@ -224,7 +226,9 @@ def compare(mlgen_dir: Path, copier_dir: Path) -> list[str]:
         (a, amode), (b, bmode) = ours[path], theirs[path]
         if a != b:
             la, lb = a.decode().splitlines(), b.decode().splitlines()
-            line = next((i for i, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
+            line = next(
+                (i for i, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb))
+            )
             problems.append(f"{path}: content differs from line {line + 1}")
         elif amode != bmode:
             problems.append(f"{path}: mode {amode:o} vs {bmode:o}")
@@ -266,7 +270,9 @@ def scratch(parent: Path) -> Iterator[Path]:
 
 def median_p90(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return statistics.median(ordered), ordered[
+        min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))
+    ]
 
 
 def ms(seconds: float) -> str:
@@ -322,7 +328,9 @@ def main() -> int:
             f"copier's output equals mlgen's, file by file ({len(calls)} files, content and mode)"
             if not problems else "copier's output differs: " + "; ".join(problems)))
 
-        def fresh_mlgen(sample: Sample, run_env: dict[str, str], spec_file: Path = spec_file) -> None:
+        def fresh_mlgen(
+            sample: Sample, run_env: dict[str, str], spec_file: Path = spec_file
+        ) -> None:
             with scratch(base) as folder:
                 shutil.copy(spec_file, folder / "mlgen.yaml")
                 run_timed([str(MLGEN), "-C", str(folder), "render"], run_env, sample)
@@ -377,8 +385,10 @@ def main() -> int:
                    f"(CPU: {'yes' if m_cpu < target else 'NO'}); "
                    f"<= {RATIO_TARGET}x copier: {'yes' if ratio <= RATIO_TARGET else 'NO'} "
                    f"(CPU: {'yes' if m_cpu / c_cpu <= RATIO_TARGET else 'NO'})")
-        print(f"| {case.label} | {ms(m_med)} ({ms(m_p90)}) | {ms(m_cpu)} | {ms(c_med)} ({ms(c_p90)}) "
-              f"| {ms(c_cpu)} | {ratio:.2f} | {verdict} |")
+        print(
+            f"| {case.label} | {ms(m_med)} ({ms(m_p90)}) | {ms(m_cpu)} | {ms(c_med)} ({ms(c_p90)}) "
+            f"| {ms(c_cpu)} | {ratio:.2f} | {verdict} |"
+        )
     print("\nSame template set, same output:")
     print("\n".join(matches))
     return 0

@@ -61,7 +61,8 @@ end
 
 
 def train_model(path: Path) -> None:
-    """The scaffold's pipeline shape on credit-like data (same as tests/models/serving/modelkit.py)."""
+    """The scaffold's pipeline shape on credit-like data (same as
+    tests/models/serving/modelkit.py)."""
     import joblib
     import numpy as np
     import pandas as pd
@@ -114,9 +115,18 @@ def ensure_mlserver() -> Path:
 
     print(f"creating {MLSERVER_VENV} (mlserver 1.7.1) ...", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
-    subprocess.run([str(MLSERVER_VENV / "bin" / "pip"), "install", "-q", "mlserver==1.7.1",
-                    "mlserver-sklearn==1.7.1", "uvloop<0.22", f"scikit-learn=={sklearn.__version__}"],
-                   check=True)
+    subprocess.run(
+        [
+            str(MLSERVER_VENV / "bin" / "pip"),
+            "install",
+            "-q",
+            "mlserver==1.7.1",
+            "mlserver-sklearn==1.7.1",
+            "uvloop<0.22",
+            f"scikit-learn=={sklearn.__version__}",
+        ],
+        check=True,
+    )
     return exe
 
 
@@ -267,10 +277,12 @@ def main() -> int:
                 sum(r["errors"] for r in results[("mlgen", c)]))
         ratio = g_rps / m_rps if m_rps else float("inf")
         verdict_rows[c] = (ratio, med("mlgen", c, "p99_us") / 1000)
-        print(f"{c:>4} | {m_rps:>14.0f} {med('mlserver', c, 'p50_us') / 1000:>7.2f} "
-              f"{med('mlserver', c, 'p99_us') / 1000:>7.2f} | {g_rps:>11.0f} "
-              f"{med('mlgen', c, 'p50_us') / 1000:>7.2f} {med('mlgen', c, 'p99_us') / 1000:>7.2f} | "
-              f"{ratio:>5.2f} | {errs[0]}/{errs[1]}")
+        print(
+            f"{c:>4} | {m_rps:>14.0f} {med('mlserver', c, 'p50_us') / 1000:>7.2f} "
+            f"{med('mlserver', c, 'p99_us') / 1000:>7.2f} | {g_rps:>11.0f} "
+            f"{med('mlgen', c, 'p50_us') / 1000:>7.2f} {med('mlgen', c, 'p99_us') / 1000:>7.2f} | "
+            f"{ratio:>5.2f} | {errs[0]}/{errs[1]}"
+        )
     batches = [ln for ln in metrics_text.splitlines() if ln.startswith("mlgen_batch_size_")
                and ("_sum" in ln or "_count" in ln)]
     if len(batches) == 2:
@@ -283,10 +295,12 @@ def main() -> int:
         print(f"target at c={args.target}: ratio {ratio:.2f} (>= 2.0) and p99 {p99:.1f} ms "
               f"(< 25): {'MET' if ok else 'NOT MET'}")
     if soak is not None:
-        print(f"soak: mlgen c={args.target} for {args.soak} s: {soak['requests']} requests, "
-              f"{soak['rps']:.0f} req/s, p99 {soak['p99_us'] / 1000:.1f} ms, errors {soak['errors']} "
-              f"(connect {soak['connect']}, read {soak['read']}, write {soak['write']}, "
-              f"non-2xx {soak['status']}, timeout {soak['timeout']})")
+        print(
+            f"soak: mlgen c={args.target} for {args.soak} s: {soak['requests']} requests, "
+            f"{soak['rps']:.0f} req/s, p99 {soak['p99_us'] / 1000:.1f} ms, errors {soak['errors']} "
+            f"(connect {soak['connect']}, read {soak['read']}, write {soak['write']}, "
+            f"non-2xx {soak['status']}, timeout {soak['timeout']})"
+        )
         ok = ok and soak["errors"] == 0
     (WORK / "latest.json").write_text(json.dumps(
         {f"{n}@{c}": v for (n, c), v in results.items()} | {"soak": soak}, indent=1))

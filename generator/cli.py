@@ -20,27 +20,66 @@ from .project import Settings
 # name -> (module:attribute, short help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "bot": ("mlgen.commands.bot:command", "Run the GitHub webhook bot (mlgen bot serve)."),
-    "build": ("mlgen.commands.build:command", "Build the model image through the Docker Engine API."),
-    "check": ("mlgen.commands.check:command", "Fail when generated files drifted from mlgen.yaml (CI, pre-commit)."),
+    "build": (
+        "mlgen.commands.build:command",
+        "Build the model image through the Docker Engine API.",
+    ),
+    "check": (
+        "mlgen.commands.check:command",
+        "Fail when generated files drifted from mlgen.yaml (CI, pre-commit).",
+    ),
     "comment": ("mlgen.commands.comment:command", "Post or update the mlgen report on a PR."),
-    "deploy": ("mlgen.commands.deploy:command", "Deploy the pushed image digest to an environment; wait, roll back on failure."),
+    "deploy": (
+        "mlgen.commands.deploy:command",
+        "Deploy the pushed image digest to an environment; wait, roll back on failure.",
+    ),
     "drift": ("mlgen.commands.drift:command", "Detect data drift against the reference profile."),
-    "feedback": ("mlgen.commands.feedback:command", "Store ground-truth labels for logged predictions."),
-    "gate": ("mlgen.commands.gate:command", "Check metrics against the spec's gate and the champion."),
+    "feedback": (
+        "mlgen.commands.feedback:command",
+        "Store ground-truth labels for logged predictions.",
+    ),
+    "gate": (
+        "mlgen.commands.gate:command",
+        "Check metrics against the spec's gate and the champion.",
+    ),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
-    "jenkins": ("mlgen.commands.jenkins:command", "Register model jobs on Jenkins: plan, apply, prune, trigger."),
-    "migrate": ("mlgen.commands.migrate:command", "Rewrite mlgen.yaml to a newer apiVersion, keeping comments."),
-    "monitor": ("mlgen.commands.monitor:command", "Live model performance from labels; exit 1 on a real drop."),
-    "promote": ("mlgen.commands.promote:command", "Promote the canary challenger or roll it back from live metrics."),
-    "push": ("mlgen.commands.push:command", "Push the image to the spec's registry; record its digest."),
+    "jenkins": (
+        "mlgen.commands.jenkins:command",
+        "Register model jobs on Jenkins: plan, apply, prune, trigger.",
+    ),
+    "migrate": (
+        "mlgen.commands.migrate:command",
+        "Rewrite mlgen.yaml to a newer apiVersion, keeping comments.",
+    ),
+    "monitor": (
+        "mlgen.commands.monitor:command",
+        "Live model performance from labels; exit 1 on a real drop.",
+    ),
+    "promote": (
+        "mlgen.commands.promote:command",
+        "Promote the canary challenger or roll it back from live metrics.",
+    ),
+    "push": (
+        "mlgen.commands.push:command",
+        "Push the image to the spec's registry; record its digest.",
+    ),
     "render": ("mlgen.commands.render:command", "Render every pipeline file from mlgen.yaml."),
     "run": ("mlgen.commands.run:command", "Run a stage command named in mlgen.yaml."),
     "schema": ("mlgen.commands.schema:command", "Print the JSON Schema of mlgen.yaml."),
     "serve": ("mlgen.commands.serve:command", "Serve the model: KServe V2, /predict, /metrics."),
-    "status": ("mlgen.commands.status:command", "Show what runs in each environment: digest, version, replicas, last rollout."),
-    "validate": ("mlgen.commands.validate:command", "Run the real linters and scanners over the generated files."),
-    "sync": ("mlgen.commands.sync:command", "Re-render and update generated files, keeping hand edits."),
+    "status": (
+        "mlgen.commands.status:command",
+        "Show what runs in each environment: digest, version, replicas, last rollout.",
+    ),
+    "validate": (
+        "mlgen.commands.validate:command",
+        "Run the real linters and scanners over the generated files.",
+    ),
+    "sync": (
+        "mlgen.commands.sync:command",
+        "Re-render and update generated files, keeping hand edits.",
+    ),
 }
 
 

@@ -215,12 +215,18 @@ class Model(Strict):
 class Image(Strict):
     """The model's container image."""
 
-    registry: Annotated[str, StringConstraints(pattern=REGISTRY_RE, max_length=255)] = "registry.example.com"
+    registry: Annotated[str, StringConstraints(pattern=REGISTRY_RE, max_length=255)] = (
+        "registry.example.com"
+    )
     """Registry host (optional :port and path) that `mlgen push` pushes to and the cluster
     pulls from: the image is REGISTRY/REPOSITORY."""
-    repository: Annotated[str, StringConstraints(pattern=REPOSITORY_RE, max_length=255)] | None = None
+    repository: Annotated[str, StringConstraints(pattern=REPOSITORY_RE, max_length=255)] | None = (
+        None
+    )
     """Repository in the registry; default: the name."""
-    base: Annotated[str, StringConstraints(pattern=IMAGE_REF_RE, max_length=255)] = "python:3.11-slim"
+    base: Annotated[str, StringConstraints(pattern=IMAGE_REF_RE, max_length=255)] = (
+        "python:3.11-slim"
+    )
     """Base image of both Dockerfile stages (the BASE_IMAGE build argument's default); point
     it at an internal mirror."""
     pip_index_url: HttpUrl | None = None
@@ -271,7 +277,9 @@ class Jenkins(Strict):
     github_api_url: HttpUrl | None = None
     """GitHub Enterprise API URL for the multibranch job's GitHub source, e.g.
     https://github.example.com/api/v3; default: github.com."""
-    agent_label: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.&|!() -]{1,100}$")] | None = None
+    agent_label: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.&|!() -]{1,100}$")] | None
+    ) = None
     """Label expression choosing the agents that run the pipeline; default: any agent."""
 
 
@@ -332,7 +340,9 @@ class Spec(Strict):
     owner: str = Field("unknown", min_length=1, max_length=256)
     """Who owns the model (free text): the mlgen.dev/owner annotation as written and, made
     safe, the mlgen.dev/owner label and the image's vendor label."""
-    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")] = "0.1.0"
+    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")] = (
+        "0.1.0"
+    )
     """The model's version: the image tag `mlgen build` always sets, the tag the manifests
     deploy unless an overlay sets image_tag, and the version labels."""
     python: Literal["3.10", "3.11", "3.12", "3.13"] = "3.11"

@@ -220,7 +220,9 @@ def _issues_from_validation(exc: ValidationError, marks: dict[Loc, tuple[int, in
                             filename: str) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
     for error in exc.errors(include_url=False):
-        loc: Loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc: Loc = tuple(
+            p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         kind = error["type"]
         message = _message(error)
         if kind == "extra_forbidden":

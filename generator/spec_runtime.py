@@ -129,7 +129,9 @@ class Overlay(Strict):
     env: dict[EnvName, str] = Field(default_factory=dict)
     """Extra ConfigMap variables for this environment; a name also in serve.env replaces
     its value. Free text, never secrets."""
-    image_tag: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None = None
+    image_tag: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] | None
+    ) = None
     """Image tag this overlay deploys; default: the spec's version. `mlgen deploy` pins the
     pushed digest over it."""
 

@@ -237,7 +237,9 @@ def evaluate_gate(model: str, metrics_file: str, metrics: Mapping[str, Any],
         if bound.max is not None:
             ok = ok and _at_least(-value, -bound.max)
             parts.append(f"<= {_fmt(bound.max)}")
-        checks.append(Check("threshold", name, value, ok, " and ".join(parts), bound.min, bound.max))
+        checks.append(
+            Check("threshold", name, value, ok, " and ".join(parts), bound.min, bound.max)
+        )
     notes = [champion.note] if champion.note else []
     if rule is not None and champion.metrics is not None:
         value = _number(metrics, rule.metric, metrics_file)
@@ -310,9 +312,16 @@ def render_markdown(result: GateResult) -> str:
         lines += [f"> {note.replace(chr(10), ' ')}", ""]
     numbers = {k: v for k, v in result.metrics.items() if _is_number(v)}
     if numbers:
-        lines += ["<details><summary>All metrics</summary>", "", "| metric | value |",
-                  "| --- | --- |", *(f"| {_code(k)} | {_fmt(v)} |" for k, v in sorted(numbers.items())),
-                  "", "</details>", ""]
+        lines += [
+            "<details><summary>All metrics</summary>",
+            "",
+            "| metric | value |",
+            "| --- | --- |",
+            *(f"| {_code(k)} | {_fmt(v)} |" for k, v in sorted(numbers.items())),
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines)
 
 

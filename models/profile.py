@@ -176,7 +176,9 @@ def build_numeric(name: str, values: Iterable[Any], *, bins: int, psi_bins: int)
     if discrete:
         cut_source = np.quantile(finite, np.linspace(0.0, 1.0, psi_bins + 1))[1:-1]
         # Snap to existing edges so a PSI bin never splits a fine bin.
-        cuts = np.unique(edges[np.searchsorted(edges, cut_source, side="left").clip(0, edges.size - 1)])
+        cuts = np.unique(
+            edges[np.searchsorted(edges, cut_source, side="left").clip(0, edges.size - 1)]
+        )
     else:
         cut_levels = quantiles[step::step][:-1] if step else np.quantile(
             finite, np.linspace(0.0, 1.0, psi_bins + 1)[1:-1])
@@ -204,7 +206,9 @@ def build_numeric(name: str, values: Iterable[Any], *, bins: int, psi_bins: int)
     )
 
 
-def build_categorical(name: str, values: Iterable[Any], *, max_categories: int) -> CategoricalProfile:
+def build_categorical(
+    name: str, values: Iterable[Any], *, max_categories: int
+) -> CategoricalProfile:
     counts: dict[str, int] = {}
     missing = 0
     for v in values:

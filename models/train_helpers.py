@@ -32,7 +32,8 @@ from mlgen.models.profile import category_key
 
 DEFAULT_TEST_SIZE = 0.2
 DEFAULT_SEED = 42
-CARD_NAME = "model_card.md"  # beside the artifact; the generated CI archives artifacts/model_card.md
+# Beside the artifact; the generated CI archives artifacts/model_card.md.
+CARD_NAME = "model_card.md"
 
 
 class TrainingError(UsageError):
@@ -78,7 +79,8 @@ def load_settings(root: str | os.PathLike[str] = ".", **overrides: Any) -> Train
     spec = load_spec(folder / SPEC_FILENAME)
     settings = TrainSettings(
         name=spec.name, task=spec.model.task, description=spec.description,
-        numeric=tuple(spec.model.features.numeric), categorical=tuple(spec.model.features.categorical),
+        numeric=tuple(spec.model.features.numeric),
+        categorical=tuple(spec.model.features.categorical),
         target=spec.model.data.target, data=spec.model.data.train, artifact=spec.model.artifact,
         metrics_file=spec.model.metrics_file, reference=spec.drift.reference, root=folder,
     )
@@ -144,7 +146,8 @@ def split_data(frame: Any, settings: TrainSettings) -> tuple[Any, Any, Any, Any]
 
 
 def classification_metrics(y_true: Any, proba: Any, classes: Sequence[Any]) -> dict[str, float]:
-    """roc_auc, brier, accuracy and log_loss from class probabilities (columns in `classes` order)."""
+    """roc_auc, brier, accuracy and log_loss from class probabilities (columns in `classes`
+    order)."""
     import numpy as np
     from sklearn.metrics import log_loss, roc_auc_score
 
@@ -298,9 +301,11 @@ def render_model_card(result: TrainResult) -> str:
         "", f"## Metrics (held-out test set, {result.rows_test} rows)", "",
         "| metric | value |", "| --- | --- |",
         *(f"| {_md(k)} | {v:.6g} |" for k, v in sorted(result.metrics.items())),
-        "", "## Features", "", "| feature | type | missing in training data |", "| --- | --- | --- |",
+        "", "## Features", "",
+        "| feature | type | missing in training data |", "| --- | --- | --- |",
         *(f"| {_md(n)} | numeric | {result.missing_rates.get(n, 0.0):.1%} |" for n in s.numeric),
-        *(f"| {_md(n)} | categorical | {result.missing_rates.get(n, 0.0):.1%} |" for n in s.categorical),
+        *(f"| {_md(n)} | categorical | {result.missing_rates.get(n, 0.0):.1%} |"
+          for n in s.categorical),
         "", f"Target: `{_md(s.target)}`.", "",
         "## Parameters", "", "| parameter | value |", "| --- | --- |",
         *(f"| {_md(k)} | `{_md(v)}` |" for k, v in result.params.items()),
@@ -312,7 +317,8 @@ def render_model_card(result: TrainResult) -> str:
 # --- the whole run ---------------------------------------------------------------------------
 
 
-def train(settings: TrainSettings, build_pipeline: Callable[[tuple[str, ...], tuple[str, ...]], Any],
+def train(settings: TrainSettings,
+          build_pipeline: Callable[[tuple[str, ...], tuple[str, ...]], Any],
           make_data: Callable[[Path], Any] | None = None) -> TrainResult:
     """Fit `build_pipeline(numeric, categorical)` on the data and write every output."""
     from mlgen.models.profile import write_profile

@@ -39,7 +39,9 @@ def git_revision(folder: Path) -> str | None:
     return rev if out.returncode == 0 and rev else None
 
 
-def plan_build(project: Path, extra_tags: tuple[str, ...], build_args: tuple[str, ...]) -> BuildPlan:
+def plan_build(
+    project: Path, extra_tags: tuple[str, ...], build_args: tuple[str, ...]
+) -> BuildPlan:
     """Tags, build arguments and the Dockerfile for the project: nothing touches the engine."""
     from ..integrations.docker import split_reference
     from ..project import load_project
@@ -104,8 +106,13 @@ def build_inputs(project: Path, ca_bundle: Path | None, wheels: tuple[Path, ...]
 
 
 @click.command("build")
-@click.option("--tag", "tags", multiple=True, metavar="TAG",
-              help="Another tag, e.g. the CI commit SHA (the version and git revision tags are always set).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Another tag, e.g. the CI commit SHA (the version and git revision tags are always set).",
+)
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CA bundle pip trusts inside the build stage only (a corporate TLS proxy).")
 @click.option("--wheel", "wheels", multiple=True,

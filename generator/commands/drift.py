@@ -135,7 +135,9 @@ def command(ctx: click.Context, /, **opts: Any) -> int:
     return report.exit_code
 
 
-def _publish_metrics(report: Any, gateway: str | None, textfile: Any, push: Any, write: Any) -> None:
+def _publish_metrics(
+    report: Any, gateway: str | None, textfile: Any, push: Any, write: Any
+) -> None:
     try:
         if gateway:
             click.echo(f"metrics pushed to {push(report, gateway)}", err=True)

@@ -54,8 +54,10 @@ def command(ctx: click.Context, labels_file: Path, store: Path | None,
         click.echo(json.dumps(counts, sort_keys=True))
     else:
         verb = "would write" if dry_run else "wrote"
-        click.echo(f"{counts['rows']} labels: {verb} {counts['rows'] if dry_run else counts['written']}"
-                   f" to {counts['store']}; unknown ids {counts['unknown_ids']}, duplicates "
-                   f"{counts['duplicates']}, late (prediction outside monitor.window) "
-                   f"{counts['late']}")
+        click.echo(
+            f"{counts['rows']} labels: {verb} {counts['rows'] if dry_run else counts['written']}"
+            f" to {counts['store']}; unknown ids {counts['unknown_ids']}, duplicates "
+            f"{counts['duplicates']}, late (prediction outside monitor.window) "
+            f"{counts['late']}"
+        )
     return 0

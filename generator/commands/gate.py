@@ -59,6 +59,8 @@ def run_gate(folder: Path, metrics_file: Path | None, champion: str | None, repo
         gate.write_reports(reports, doc, markdown)
         raise
     click.echo(gate.render_table(result))
-    json_path, md_path = gate.write_reports(reports, gate.result_to_dict(result), gate.render_markdown(result))
+    json_path, md_path = gate.write_reports(
+        reports, gate.result_to_dict(result), gate.render_markdown(result)
+    )
     click.echo(f"wrote {json_path} and {md_path}", err=True)
     return 0 if result.passed else 1

@@ -38,8 +38,11 @@ STARTERS = {
 @click.option("--description", default=None, help="One line about the model (free text).")
 @click.option("--owner", default=None, help="Owning team.")
 @click.option("--registry", default=None, help="Image registry host, e.g. registry.bank.internal.")
-@click.option("--interactive/--non-interactive", default=None,
-              help="Ask for each answer (default when stdin is a terminal), or use flags and defaults.")
+@click.option(
+    "--interactive/--non-interactive",
+    default=None,
+    help="Ask for each answer (default when stdin is a terminal), or use flags and defaults.",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
@@ -56,16 +59,29 @@ def command(ctx: click.Context, directory: Path | None, name: str | None, task: 
         interactive = sys.stdin.isatty()
     default_name = _slug(root.resolve().name)
     answers = {
-        "name": name or (click.prompt("Model name", default=default_name) if interactive else default_name),
-        "task": task or (click.prompt("Task", default="classification",
-                                      type=click.Choice(["classification", "regression"]))
-                         if interactive else "classification"),
-        "description": description if description is not None else (
-            click.prompt("Description", default="", show_default=False) if interactive else ""),
-        "owner": owner or (click.prompt("Owning team", default="ml-platform")
-                           if interactive else "ml-platform"),
-        "registry": registry or (click.prompt("Image registry", default="registry.example.com")
-                                 if interactive else "registry.example.com"),
+        "name": name
+        or (click.prompt("Model name", default=default_name) if interactive else default_name),
+        "task": task
+        or (
+            click.prompt(
+                "Task",
+                default="classification",
+                type=click.Choice(["classification", "regression"]),
+            )
+            if interactive
+            else "classification"
+        ),
+        "description": description
+        if description is not None
+        else (click.prompt("Description", default="", show_default=False) if interactive else ""),
+        "owner": owner
+        or (click.prompt("Owning team", default="ml-platform") if interactive else "ml-platform"),
+        "registry": registry
+        or (
+            click.prompt("Image registry", default="registry.example.com")
+            if interactive
+            else "registry.example.com"
+        ),
     }
     from ..spec_types import DNS_LABEL_RE
 
@@ -117,8 +133,10 @@ def create_project(root: Path, spec_text: str, force: bool = False,
     existing = [w.path for w in writes if (root / w.path).exists()]
     if existing and not force:
         shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
-        raise UsageError(f"{root}: {len(existing)} file(s) already exist ({shown}); "
-                         "nothing was written. Use --force to overwrite, or `mlgen sync` to update.")
+        raise UsageError(
+            f"{root}: {len(existing)} file(s) already exist ({shown}); "
+            "nothing was written. Use --force to overwrite, or `mlgen sync` to update."
+        )
     root.mkdir(parents=True, exist_ok=True)
     write_files(root, writes)
     return [w.path for w in writes]

@@ -1,6 +1,7 @@
 """`mlgen jenkins plan|apply|prune|trigger`: register model jobs on a Jenkins controller.
 
-Options are parsed here; the work happens in `mlgen.publish.jenkins.jobs` (plan/apply/prune/trigger),
+Options are parsed here; the work happens in `mlgen.publish.jenkins.jobs`
+(plan/apply/prune/trigger),
 `mlgen.targets.jenkins_job` (what the jobs look like) and `mlgen.integrations.jenkins` (the client).
 Progress goes to stderr; results (tables, diffs, JSON) go to stdout.
 """
@@ -153,7 +154,9 @@ def command() -> None:
 @fleet_options
 @click.option("--cache", "use_cache", is_flag=True, help="Skip reading jobs whose desired "
               "config matches the local hash cache.")
-@click.option("--refresh", is_flag=True, help="Read every job from Jenkins, whatever the cache says.")
+@click.option(
+    "--refresh", is_flag=True, help="Read every job from Jenkins, whatever the cache says."
+)
 @click.option("--all", "show_all", is_flag=True, help="List unchanged jobs too.")
 @connection_options
 @click.pass_context
@@ -175,7 +178,9 @@ def plan_command(ctx: click.Context, /, fleet: Path | None, workers: int | None,
 @command.command("apply")
 @fleet_options
 @click.option("--cache", "use_cache", is_flag=True, help="Use and update the local hash cache.")
-@click.option("--refresh", is_flag=True, help="Read every job from Jenkins, whatever the cache says.")
+@click.option(
+    "--refresh", is_flag=True, help="Read every job from Jenkins, whatever the cache says."
+)
 @click.option("--adopt", is_flag=True, help="Take over jobs that exist without mlgen's marker.")
 @connection_options
 @click.pass_context
@@ -260,7 +265,9 @@ def prune_command(ctx: click.Context, /, fleet: Path | None, yes: bool, as_json:
 @click.option("--url", envvar="JENKINS_URL", help="Controller URL [env JENKINS_URL].")
 @click.option("--user", envvar="JENKINS_USER", help="User name [env JENKINS_USER].")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), envvar="JENKINS_CA_BUNDLE")
+@click.option(
+    "--ca-bundle", type=click.Path(exists=True, dir_okay=False), envvar="JENKINS_CA_BUNDLE"
+)
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
 @click.pass_context
 def trigger_command(ctx: click.Context, /, job_name: str | None, branch: str | None,

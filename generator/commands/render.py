@@ -21,9 +21,16 @@ _DRY_VERBS = {"create": "would create", "update": "would update", "delete": "wou
 
 @click.command("render")
 @click.option("--dry-run", is_flag=True, help="List what would change; write nothing.")
-@click.option("--diff", "show_diff", is_flag=True, help="Show a unified diff against disk; write nothing.")
-@click.option("--only", "only", multiple=True, metavar="TARGET",
-              help="Render only this target (jenkins, github-actions, docker, kubernetes); repeatable.")
+@click.option(
+    "--diff", "show_diff", is_flag=True, help="Show a unified diff against disk; write nothing."
+)
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="TARGET",
+    help="Render only this target (jenkins, github-actions, docker, kubernetes); repeatable.",
+)
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

@@ -10,7 +10,9 @@ from mlgen.models.contract import SPEC_FILENAME
 def spec_json_schema() -> dict[str, object]:
     from ..spec import Spec
 
-    schema: dict[str, object] = _one_line_descriptions(Spec.model_json_schema(by_alias=True, mode="validation"))
+    schema: dict[str, object] = _one_line_descriptions(
+        Spec.model_json_schema(by_alias=True, mode="validation")
+    )
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = SPEC_FILENAME
     schema["description"] = "The one file mlgen reads to render a model repository's pipelines."

@@ -24,7 +24,9 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="joblib artifact [spec: model.artifact, relative to -C].")
 @click.option("--name", help="Model name in V2 URLs and metrics [spec: name].")
-@click.option("--numeric", multiple=True, metavar="A,B", help="Numeric features [spec: model.features].")
+@click.option(
+    "--numeric", multiple=True, metavar="A,B", help="Numeric features [spec: model.features]."
+)
 @click.option("--categorical", multiple=True, metavar="A,B", help="Categorical features [spec].")
 @click.option("--task", type=click.Choice(["classification", "regression"]),
               help="[spec: model.task; without a spec: asked of the model].")
@@ -32,7 +34,9 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--port", type=int, help="[spec: serve.port; default 8080; 0 = any free port].")
 @click.option("--workers", type=int, help="Worker processes [spec: serve.workers; default 2].")
 @click.option("--max-batch-size", type=int, help="Rows per model call [spec; default 32].")
-@click.option("--max-wait-ms", type=float, help="Longest a batch waits for more rows [spec; default 2].")
+@click.option(
+    "--max-wait-ms", type=float, help="Longest a batch waits for more rows [spec; default 2]."
+)
 @click.option("--max-body-bytes", type=int, default=1_048_576, show_default=True,
               help="Larger request bodies get 413.")
 @click.option("--request-log", "request_log", type=click.Path(file_okay=False, path_type=Path),
@@ -117,7 +121,8 @@ def build_config(folder: Path, opts: dict[str, Any]) -> Any:
 
 
 def _check_runtime() -> None:
-    """Fail here, in one line, rather than in every forked worker (which would be restarted forever).
+    """Fail here, in one line, rather than in every forked worker (which would be restarted
+    forever).
 
     find_spec only looks the modules up: importing sklearn before the fork would start BLAS
     threads in the supervisor for nothing.

@@ -99,10 +99,14 @@ class Kubectl:
             out = subprocess.run(argv, input=stdin, capture_output=True, text=True,
                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise MlgenError(f"kubectl {' '.join(args[:2])} timed out after {timeout:.0f}s") from exc
+            raise MlgenError(
+                f"kubectl {' '.join(args[:2])} timed out after {timeout:.0f}s"
+            ) from exc
         if out.returncode != 0:
             detail = (out.stderr or out.stdout).strip()
-            raise MlgenError(f"kubectl {' '.join(args[:2])} failed (exit {out.returncode}): {detail}")
+            raise MlgenError(
+                f"kubectl {' '.join(args[:2])} failed (exit {out.returncode}): {detail}"
+            )
         return out.stdout
 
 

@@ -141,7 +141,9 @@ def build_image(client: Any, request: BuildRequest, echo: Printer) -> BuildResul
                 for line in text.splitlines():
                     log.add(line)
                     echo(line)
-                    found = re.match(r"^(?:Successfully built|COMMIT.*-->)\s*([0-9a-f]{12,64})", line)
+                    found = re.match(
+                        r"^(?:Successfully built|COMMIT.*-->)\s*([0-9a-f]{12,64})", line
+                    )
                     if found:
                         image_id = found.group(1)
             aux = chunk.get("aux")

@@ -199,8 +199,10 @@ class JenkinsClient:
             if status == 400 and "already exists" in text:
                 raise AlreadyExists(job) from exc
             if status >= 500:
-                raise JenkinsError(f"job {job}: {operation} failed on the server ({status}) after "
-                                   f"{self.conn.retries + 1} attempts: {_first_line(text)}") from exc
+                raise JenkinsError(
+                    f"job {job}: {operation} failed on the server ({status}) after "
+                    f"{self.conn.retries + 1} attempts: {_first_line(text)}"
+                ) from exc
             raise JenkinsError(f"job {job}: {operation} refused by Jenkins ({status}): "
                                f"{_first_line(text)}") from exc
         except self._requests.exceptions.RequestException as exc:

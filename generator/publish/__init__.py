@@ -1,1 +1,2 @@
-"""Publishing to the systems around a repository: GitHub pull requests and the bot, Jenkins jobs, retrain hooks."""
+"""Publishing to the systems around a repository: GitHub pull requests and the bot, Jenkins jobs,
+retrain hooks."""

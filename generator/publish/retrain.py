@@ -67,7 +67,9 @@ class CommandHook:
                 timeout=self.timeout, check=False, cwd=self.cwd,
             )
         except subprocess.TimeoutExpired as exc:
-            raise RetrainError(f"drift.retrain_command timed out after {self.timeout:.0f} s") from exc
+            raise RetrainError(
+                f"drift.retrain_command timed out after {self.timeout:.0f} s"
+            ) from exc
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RetrainError(f"drift.retrain_command exited {done.returncode}: {tail[0][:300]}")

@@ -1,1 +1,2 @@
-"""Keeping generated files current: plan (pure), local (the disk), check, the lock, merges, writes."""
+"""Keeping generated files current: plan (pure), local (the disk), check, the lock, merges, writes.
+"""

@@ -171,7 +171,9 @@ def _sync_change(a: FileAction, status: str) -> RenderChange:
                         a.mode if a.mode is not None else 0o644)
 
 
-def scoped_lock(lock: Lock | None, targets: Collection[str]) -> tuple[Lock | None, dict[str, LockEntry]]:
+def scoped_lock(
+    lock: Lock | None, targets: Collection[str]
+) -> tuple[Lock | None, dict[str, LockEntry]]:
     """Split a lock for an `--only` render: (the entries of `targets`, every other entry)."""
     if lock is None or not targets:
         return lock, {}

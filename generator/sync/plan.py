@@ -8,7 +8,8 @@ against files read from the GitHub API exactly as `mlgen sync` runs it against t
 
     plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
               read_current: Callable[[str], bytes | None], *,
-              read_mode: Callable[[str], int | None] = ..., conflict: "inline"|"rej"|"ours"|"theirs",
+              read_mode: Callable[[str], int | None] = ..., conflict:
+              "inline"|"rej"|"ours"|"theirs",
               restore: Collection[str] | bool = (), templates: TemplateSet, spec_sha256: str
               ) -> SyncPlan
 
@@ -125,7 +126,9 @@ def plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
     entries: dict[str, LockEntry] = {}
     for artifact in rendered:
         entry = old.entry(artifact.path)
-        wanted_back = restore is True or (not isinstance(restore, bool) and artifact.path in restore)
+        wanted_back = restore is True or (
+            not isinstance(restore, bool) and artifact.path in restore
+        )
         action, new_entry = _plan_file(artifact, entry, read_current, read_mode, conflict,
                                        wanted_back)
         actions.append(action)
@@ -135,7 +138,9 @@ def plan_sync(rendered: Sequence[Artifact], lock: Lock | None,
     for path, entry in old.files.items():
         if path not in generated:
             actions.append(_plan_stale(path, entry, read_current(path)))
-    new_lock = Lock(templates=templates or TemplateSet(), spec_sha256=spec_sha256).with_files(entries)
+    new_lock = Lock(templates=templates or TemplateSet(), spec_sha256=spec_sha256).with_files(
+        entries
+    )
     return SyncPlan(tuple(sorted(actions, key=lambda a: a.path)), new_lock, conflict, lock)
 
 
@@ -213,7 +218,8 @@ def _plan_stale(path: str, entry: LockEntry, current: bytes | None) -> FileActio
 
 
 def merge_hook(plan: SyncPlan) -> Callable[[str, bytes], bytes | None]:
-    """For `mlgen.publish.github.sync_pr`: (path, current bytes) -> bytes to write, or None on conflict.
+    """For `mlgen.publish.github.sync_pr`: (path, current bytes) -> bytes to write, or None on
+    conflict.
 
     The plan must have been made with `read_current` reading the same remote files."""
     def merge(path: str, current: bytes) -> bytes | None:

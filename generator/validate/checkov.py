@@ -33,8 +33,10 @@ def check(ws: Workspace) -> ToolOutcome:
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return ToolOutcome([Finding("", NAME, "tool-error", 0,
-                                    tool_error(NAME, "", proc, "gave no JSON"))], files=len(targets))
+        return ToolOutcome(
+            [Finding("", NAME, "tool-error", 0, tool_error(NAME, "", proc, "gave no JSON"))],
+            files=len(targets),
+        )
     reports = data if isinstance(data, list) else [data]
     findings: list[Finding] = []
     notes: list[Note] = []
@@ -42,9 +44,16 @@ def check(ws: Workspace) -> ToolOutcome:
         findings += _parsing_errors(report)
         results = report.get("results", {}) if isinstance(report, dict) else {}
         for item in results.get("failed_checks", []):
-            findings.append(Finding(_path(item), NAME, str(item.get("check_id")), _line(item),
-                                    f"{item.get('check_name', '')} [{item.get('resource', '')}]".strip(),
-                                    "failed"))
+            findings.append(
+                Finding(
+                    _path(item),
+                    NAME,
+                    str(item.get("check_id")),
+                    _line(item),
+                    f"{item.get('check_name', '')} [{item.get('resource', '')}]".strip(),
+                    "failed",
+                )
+            )
         for item in results.get("skipped_checks", []):
             reason = str((item.get("check_result") or {}).get("suppress_comment")
                          or item.get("suppress_comment") or "").strip()

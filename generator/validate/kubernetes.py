@@ -20,8 +20,12 @@ VALIDATE_INSTALL = "bash scripts/install-tools.sh (or: pip install 'kubernetes-v
 # oldest of them, what managed clusters in banks most often run.
 DEFAULT_VERSION = "1.35"
 _RESULT = re.compile(r"^(?P<level>ERROR|WARN|INFO) (?P<file>\S+) (?P<msg>.*)$")
-_NO_SCHEMA = re.compile(r"Couldn't find schema for kind (?P<kind>\S+) with api version (?P<api>\S+)")
-_INVALID = re.compile(r"did not validate for resource (?P<res>\S+) against version \S+: (?P<why>.*)$")
+_NO_SCHEMA = re.compile(
+    r"Couldn't find schema for kind (?P<kind>\S+) with api version (?P<api>\S+)"
+)
+_INVALID = re.compile(
+    r"did not validate for resource (?P<res>\S+) against version \S+: (?P<why>.*)$"
+)
 
 
 def overlay_output(ws: Workspace, overlay: str) -> str:

@@ -88,11 +88,17 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
         workflows=tuple(p for p in yaml_files if under(layout.workflows, p)),
         dockerfiles=tuple(p for p in paths if p == layout.dockerfile),
         jenkinsfiles=tuple(p for p in paths if p == layout.jenkinsfile),
-        k8s_resources=tuple(p for p in k8s_yaml
-                            if PurePosixPath(p).name not in ("kustomization.yaml", "kustomization.yml")),
-        k8s_overlays=tuple(str(PurePosixPath(p).parent) for p in k8s_yaml
-                           if under(f"{layout.kubernetes}/overlays", p)
-                           and PurePosixPath(p).name == "kustomization.yaml"),
+        k8s_resources=tuple(
+            p
+            for p in k8s_yaml
+            if PurePosixPath(p).name not in ("kustomization.yaml", "kustomization.yml")
+        ),
+        k8s_overlays=tuple(
+            str(PurePosixPath(p).parent)
+            for p in k8s_yaml
+            if under(f"{layout.kubernetes}/overlays", p)
+            and PurePosixPath(p).name == "kustomization.yaml"
+        ),
         kubernetes_version=kubernetes_version,
     )
 
@@ -132,7 +138,9 @@ def run_checks(ws: Workspace, tools: tuple[str, ...] = (),
     one(VALIDATE_CHECK)
     order = {name: i for i, name in enumerate(TOOL_NAMES)}
     return Report(
-        findings=sorted(findings, key=lambda f: (f.file, f.line, order.get(f.tool, 99), f.rule, f.message)),
+        findings=sorted(
+            findings, key=lambda f: (f.file, f.line, order.get(f.tool, 99), f.rule, f.message)
+        ),
         notes=sorted(notes, key=lambda n: (n.file, n.tool, n.message)),
         tools=[runs[name] for name in TOOL_NAMES if name in runs],
     )

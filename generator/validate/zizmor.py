@@ -32,13 +32,17 @@ def check(ws: Workspace) -> ToolOutcome:
     try:
         results = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return ToolOutcome([Finding("", NAME, "tool-error", 0,
-                                    tool_error(NAME, "", proc, "gave no JSON"))], files=len(targets))
+        return ToolOutcome(
+            [Finding("", NAME, "tool-error", 0, tool_error(NAME, "", proc, "gave no JSON"))],
+            files=len(targets),
+        )
     for item in results:
         location = (item.get("locations") or [{}])[0]
         path = location.get("symbolic", {}).get("key", {}).get("Local", {}).get("given_path") \
             or location.get("symbolic", {}).get("key", {}).get("Local", {}).get("verbatim_path", "")
-        line = location.get("concrete", {}).get("location", {}).get("start_point", {}).get("row", -1)
+        line = (
+            location.get("concrete", {}).get("location", {}).get("start_point", {}).get("row", -1)
+        )
         severity = str(item.get("determinations", {}).get("severity", "")).lower()
         findings.append(Finding(path, NAME, str(item.get("ident", "")), int(line) + 1,
                                 str(item.get("desc", "")), severity))

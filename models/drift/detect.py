@@ -70,11 +70,15 @@ def normalise_method(kind: str, name: str) -> str:
     return name
 
 
-def with_methods(settings: DriftSettings, numeric: str | None, categorical: str | None) -> DriftSettings:
+def with_methods(
+    settings: DriftSettings, numeric: str | None, categorical: str | None
+) -> DriftSettings:
     return replace(
         settings,
         numeric_method=normalise_method("numeric", numeric or settings.numeric_method),
-        categorical_method=normalise_method("categorical", categorical or settings.categorical_method),
+        categorical_method=normalise_method(
+            "categorical", categorical or settings.categorical_method
+        ),
     )
 
 
@@ -247,7 +251,9 @@ def evaluate_categorical(acc: CategoricalAccumulator, settings: DriftSettings) -
         "reference": [float(ps[i]) for i in order],
         "current": [float(qs[i]) for i in order],
     }
-    return _finish(base, method, scores, missing, notes, histogram, unseen_info, acc.count, settings)
+    return _finish(
+        base, method, scores, missing, notes, histogram, unseen_info, acc.count, settings
+    )
 
 
 def _too_few(count: int, settings: DriftSettings) -> str:

@@ -1,7 +1,8 @@
 """The two tail probabilities the drift tests need, without importing scipy.
 
 `import scipy.stats` costs about 1 s of a drift run's 2 s budget (it pulls in sparse, linalg,
-optimize and spatial) and `scipy.special` alone 0.15-0.3 s, for two functions. So they are computed here with numpy and `math`, following the same algorithms
+optimize and spatial) and `scipy.special` alone 0.15-0.3 s, for two functions. So they are computed
+here with numpy and `math`, following the same algorithms
 scipy uses, and the tests check them against scipy to 1e-9 relative:
 
 - `kstwo_sf(d, n)`: P(D_n >= d) for the two-sided one-sample Kolmogorov-Smirnov statistic, which

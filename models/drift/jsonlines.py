@@ -149,7 +149,9 @@ def _jsonl_python(file: Path, kinds: Mapping[str, str], chunk_rows: int, log: Re
 def _python_column(values: list[Any], kind: str) -> pa.Array:
     if kind == "numeric":
         # Keep the raw values as text when any is not a number: the engine counts them invalid.
-        if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        if all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+        ):
             return pa.array(values, pa.float64())
         return pa.array([None if v is None else json.dumps(v) if not isinstance(v, str) else v
                          for v in values], pa.string())

@@ -1,4 +1,5 @@
-"""Prometheus metrics of a drift run: pushed to a Pushgateway, or written for the textfile collector.
+"""Prometheus metrics of a drift run: pushed to a Pushgateway, or written for the textfile
+collector.
 
 Metric names (the PrometheusRule alerts on these; keep them stable):
   mlgen_drift_feature_score{model,feature,method}      the deciding score of each feature
@@ -26,7 +27,8 @@ from mlgen.models.drift.run import DriftReport
 JOB = "mlgen_drift"
 
 _HELP = {
-    "mlgen_drift_feature_score": "Deciding drift score per feature (distance, or p-value for ks/chi2).",
+    "mlgen_drift_feature_score":
+        "Deciding drift score per feature (distance, or p-value for ks/chi2).",
     "mlgen_drift_feature_drifted": "1 when the feature drifted in the last run.",
     "mlgen_drift_feature_missing_rate": "Share of missing values of the feature in the window.",
     "mlgen_drift_share": "Share of evaluated features that drifted.",
@@ -34,7 +36,8 @@ _HELP = {
     "mlgen_drift_rows": "Rows in the evaluated window.",
     "mlgen_drift_run_status": "Exit code of the last run: 0 no drift, 1 drift, 2 error.",
     "mlgen_drift_last_run_timestamp_seconds": "Unix time of the last run.",
-    "mlgen_drift_last_success_timestamp_seconds": "Unix time of the last run that computed a verdict.",
+    "mlgen_drift_last_success_timestamp_seconds":
+        "Unix time of the last run that computed a verdict.",
 }
 
 
@@ -54,7 +57,9 @@ def render_metrics(report: DriftReport, *, now: float | None = None, failed_only
     model = report.model or "model"
     m = {"model": model}
     series: dict[str, list[str]] = {k: [] for k in _HELP}
-    series["mlgen_drift_run_status"].append(_line("mlgen_drift_run_status", m, float(report.exit_code)))
+    series["mlgen_drift_run_status"].append(
+        _line("mlgen_drift_run_status", m, float(report.exit_code))
+    )
     series["mlgen_drift_last_run_timestamp_seconds"].append(
         _line("mlgen_drift_last_run_timestamp_seconds", m, float(ts)))
     if not failed_only:
@@ -70,7 +75,9 @@ def render_metrics(report: DriftReport, *, now: float | None = None, failed_only
         series["mlgen_drift_share"].append(_line("mlgen_drift_share", m, float(report.share)))
         series["mlgen_drift_detected"].append(
             _line("mlgen_drift_detected", m, 1.0 if report.dataset_drift else 0.0))
-        series["mlgen_drift_rows"].append(_line("mlgen_drift_rows", m, float(report.current.get("rows", 0))))
+        series["mlgen_drift_rows"].append(
+            _line("mlgen_drift_rows", m, float(report.current.get("rows", 0)))
+        )
         series["mlgen_drift_last_success_timestamp_seconds"].append(
             _line("mlgen_drift_last_success_timestamp_seconds", m, float(ts)))
     elif last_success is not None:

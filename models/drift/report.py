@@ -23,7 +23,11 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
     if isinstance(v, float):
-        return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
+        return (
+            f"{v:.{digits}g}"
+            if abs(v) < 1e-3 and v != 0
+            else f"{v:.{digits}f}".rstrip("0").rstrip(".")
+        )
     return str(v)
 
 
@@ -58,13 +62,18 @@ def to_markdown(report: DriftReport) -> str:
               + (f"; {report.current['rows_other_models']} rows of other models dropped."
                  if report.current.get("rows_other_models") else ".")), ""]
     if report.features:
-        lines += ["| feature | type | method | score | threshold | missing (ref -> cur) | status | drift |",
-                  "| --- | --- | --- | ---: | ---: | --- | --- | :---: |"]
+        lines += [
+            ("| feature | type | method | score | threshold | missing (ref -> cur) | status "
+            "| drift |"),
+            "| --- | --- | --- | ---: | ---: | --- | --- | :---: |",
+        ]
         ordered = sorted(report.features, key=lambda f: (not f.drifted, f.name))
         for f in ordered:
             miss = f"{f.missing['reference']:.1%} -> {f.missing['current']:.1%}"
-            lines.append(f"| `{f.name}` | {f.kind} | {f.method} | {_fmt(f.score)} | "
-                         f"{_fmt(f.threshold)} | {miss} | {f.status} | {'**yes**' if f.drifted else 'no'} |")
+            lines.append(
+                f"| `{f.name}` | {f.kind} | {f.method} | {_fmt(f.score)} | "
+                f"{_fmt(f.threshold)} | {miss} | {f.status} | {'**yes**' if f.drifted else 'no'} |"
+            )
         lines.append("")
     notes = [(f.name, n) for f in report.features for n in f.notes]
     if notes:
@@ -74,7 +83,9 @@ def to_markdown(report: DriftReport) -> str:
         lines += [f"- {p.kind}: {p.message}" for p in report.problems[:50]]
         lines.append("")
     for a in report.actions:
-        lines.append(f"- action `{a.get('action')}`: {a.get('status')} {a.get('detail', '')}".rstrip())
+        lines.append(
+            f"- action `{a.get('action')}`: {a.get('status')} {a.get('detail', '')}".rstrip()
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -98,16 +109,22 @@ def _svg_histogram(hist: dict[str, Any]) -> str:
     for i, (r, c) in enumerate(zip(ref, cur, strict=True)):
         x = pad + i * group
         bw = group * 0.4
-        for j, (v, colour, who) in enumerate(((r, REF_COLOUR, "reference"), (c, CUR_COLOUR, "current"))):
+        for j, (v, colour, who) in enumerate(
+            ((r, REF_COLOUR, "reference"), (c, CUR_COLOUR, "current"))
+        ):
             h = v * scale
             parts.append(f'<rect x="{x + group * 0.1 + j * bw:.1f}" y="{height - bottom - h:.1f}" '
                          f'width="{bw:.1f}" height="{h:.1f}" fill="{colour}">'
                          f'<title>{html.escape(labels[i])}: {who} {v:.1%}</title></rect>')
         lx, ly = x + group / 2, height - bottom + 8
-        parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="9" text-anchor="end" '
-                     f'transform="rotate(-40 {lx:.1f} {ly:.1f})">{html.escape(labels[i][:18])}</text>')
-    parts.append(f'<text x="{pad}" y="12" font-size="11" fill="{REF_COLOUR}">&#9632; reference</text>'
-                 f'<text x="{pad + 90}" y="12" font-size="11" fill="{CUR_COLOUR}">&#9632; current</text>')
+        parts.append(
+            f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="9" text-anchor="end" '
+            f'transform="rotate(-40 {lx:.1f} {ly:.1f})">{html.escape(labels[i][:18])}</text>'
+        )
+    parts.append(
+        f'<text x="{pad}" y="12" font-size="11" fill="{REF_COLOUR}">&#9632; reference</text>'
+        f'<text x="{pad + 90}" y="12" font-size="11" fill="{CUR_COLOUR}">&#9632; current</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -126,8 +143,10 @@ def to_html(report: DriftReport) -> str:
     for f in report.drifted:
         if f.histogram:
             notes = "".join(f"<li>{esc(n)}</li>" for n in f.notes)
-            charts.append(f"<section><h3><code>{esc(f.name)}</code> ({f.method} {_fmt(f.score)})</h3>"
-                          f"{_svg_histogram(dict(f.histogram))}<ul>{notes}</ul></section>")
+            charts.append(
+                f"<section><h3><code>{esc(f.name)}</code> ({f.method} {_fmt(f.score)})</h3>"
+                f"{_svg_histogram(dict(f.histogram))}<ul>{notes}</ul></section>"
+            )
         else:
             charts.append(f"<section><h3><code>{esc(f.name)}</code></h3><p>"
                           f"{esc('; '.join(f.notes))}</p></section>")
@@ -141,16 +160,17 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}} tr.drift{{backg
 </style></head><body>
 <h1>Drift report: {name}</h1>
 <p class="verdict">{esc(_verdict(report))}</p>
-<p>Reference <code>{esc(str(report.reference.get('path')))}</code>; current
-<code>{esc(str(report.current.get('path')))}</code>, {report.current.get('rows', 0)} rows in the window.
+<p>Reference <code>{esc(str(report.reference.get("path")))}</code>; current
+<code>{esc(str(report.current.get("path")))}</code>, {report.current.get("rows", 0)} rows
+in the window.
 Generated {esc(report.generated_at)}.</p>
 <table><tr><th>feature</th><th>type</th><th>method</th><th>score</th><th>threshold</th>
 <th>missing (ref &rarr; cur)</th><th>status</th><th>drift</th></tr>
-{''.join(rows)}</table>
+{"".join(rows)}</table>
 <h2>Drifted features: reference vs current</h2>
-{''.join(charts) or '<p>None.</p>'}
+{"".join(charts) or "<p>None.</p>"}
 <h2>Problems with the data</h2>
-<ul>{problems or '<li>None.</li>'}</ul>
+<ul>{problems or "<li>None.</li>"}</ul>
 </body></html>
 """
 

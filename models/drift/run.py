@@ -119,7 +119,9 @@ def parse_window(text: str | None) -> timedelta | None:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     if t[-1] in units and t[:-1].replace(".", "", 1).isdigit():
         return timedelta(seconds=float(t[:-1]) * units[t[-1]])
-    raise ValueError(f"window {text!r}: use a number and a unit (s, m, h, d, w), e.g. 24h, or 'all'")
+    raise ValueError(
+        f"window {text!r}: use a number and a unit (s, m, h, d, w), e.g. 24h, or 'all'"
+    )
 
 
 def _now() -> str:

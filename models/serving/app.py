@@ -56,7 +56,8 @@ class App:
         self.loop = loop
         self.metrics_dir = metrics_dir
         self.metrics = prom.WorkerMetrics(metrics_dir, slot, config.workers)
-        self.holder = ModelHolder(config.model_path, config.numeric, config.categorical, config.task)
+        self.holder = ModelHolder(config.model_path, config.numeric, config.categorical,
+                                  config.task)
         self.reqlog = reqlog
         # Labels go beside the request log, which is where `mlgen monitor` looks for them.
         self.labels = LabelWriter(reqlog.folder) if reqlog is not None else None
@@ -111,7 +112,8 @@ class App:
                 if method != "POST":
                     return self._not_allowed(conn, req, b"POST")
                 return self._predict(conn, req)
-            if path.startswith(self._model_prefix) and path[len(self._model_prefix):][:1] in ("", "/"):
+            model_rest = path[len(self._model_prefix):]
+            if path.startswith(self._model_prefix) and model_rest[:1] in ("", "/"):
                 return self._model_route(conn, req, path[len(self._model_prefix):])
             if path == c.LIVE_PATH:
                 req.route = path
@@ -232,7 +234,8 @@ class App:
         model = self.holder.model
         classifier = model.classifier if model else self.config.task != "regression"
         try:
-            v2 = parse_v2(self._body_json(req), self.config.numeric, self.config.categorical, classifier)
+            v2 = parse_v2(self._body_json(req), self.config.numeric, self.config.categorical,
+                          classifier)
         except InputError as exc:
             return conn.respond(req, exc.status, _dumps(exc.body()))
         if model is None:
@@ -254,7 +257,8 @@ class App:
                                     "data": p.predictions})
                 elif p.probabilities is not None:
                     width = len(p.probabilities[0]) if p.probabilities else 0
-                    outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [n, width],
+                    outputs.append({"name": "predict_proba", "datatype": "FP64",
+                                    "shape": [n, width],
                                     "parameters": {"content_type": "np"},
                                     "data": [x for row in p.probabilities for x in row]})
             conn.respond(req, 200, _dumps({
@@ -323,13 +327,15 @@ class App:
             return self.error(conn, req, 503, f"cannot write labels: {exc}")
         conn.respond(req, 200, _dumps(counts))
 
-    def _predict_failed(self, conn: HttpConnection, req: Request, exc: BaseException | None) -> None:
+    def _predict_failed(self, conn: HttpConnection, req: Request,
+                        exc: BaseException | None) -> None:
         log.error("prediction failed on %s: %s: %s", req.path, type(exc).__name__, exc)
         self.error(conn, req, 500, f"prediction failed: {type(exc).__name__}: {exc}")
 
     def _metrics(self, conn: HttpConnection, req: Request) -> None:
         model = self.holder.model
-        task = ("classification" if model.classifier else "regression") if model else self.config.task
+        task = (("classification" if model.classifier else "regression") if model
+                else self.config.task)
         classes = [str(c) for c in model.classes] if model and model.classes else None
         text = prom.render(self.metrics_dir, self.config.name, model.version if model else None,
                            task, classes, self.config.workers)

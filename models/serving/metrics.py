@@ -42,7 +42,9 @@ class _Layout:
     def __init__(self) -> None:
         self.size = 0
         self.requests = self._take(len(ROUTES) * len(STATUSES))
-        self.latency = [self._take(len(LATENCY_BUCKETS) + 3) for _ in ROUTES]  # buckets,+Inf,sum,count
+        self.latency = [
+            self._take(len(LATENCY_BUCKETS) + 3) for _ in ROUTES
+        ]  # buckets,+Inf,sum,count
         self.batch = self._take(len(BATCH_BUCKETS) + 3)
         self.score = self._take(len(SCORE_BUCKETS) + 3)
         self.value = self._take(len(VALUE_BUCKETS) + 3)
@@ -210,31 +212,46 @@ def render(folder: Path, model_name: str, model_version: str | None, task: str |
             "# TYPE mlgen_model_info gauge",
             (f'mlgen_model_info{{name="{_esc(model_name)}",version="{_esc(model_version or "")}",'
              f'task="{_esc(task or "")}"}} {1 if model_version else 0}')]
-    out += ["# HELP mlgen_workers Worker processes configured.", "# TYPE mlgen_workers gauge",
-            f"mlgen_workers {workers}",
-            "# HELP mlgen_workers_ready Worker processes with the model loaded and not draining.",
-            "# TYPE mlgen_workers_ready gauge", f"mlgen_workers_ready {_fmt(v[LAYOUT.ready])}",
-            "# HELP mlgen_inflight_requests Requests received and not yet answered.",
-            "# TYPE mlgen_inflight_requests gauge", f"mlgen_inflight_requests {_fmt(v[LAYOUT.inflight])}"]
+    out += [
+        "# HELP mlgen_workers Worker processes configured.",
+        "# TYPE mlgen_workers gauge",
+        f"mlgen_workers {workers}",
+        "# HELP mlgen_workers_ready Worker processes with the model loaded and not draining.",
+        "# TYPE mlgen_workers_ready gauge",
+        f"mlgen_workers_ready {_fmt(v[LAYOUT.ready])}",
+        "# HELP mlgen_inflight_requests Requests received and not yet answered.",
+        "# TYPE mlgen_inflight_requests gauge",
+        f"mlgen_inflight_requests {_fmt(v[LAYOUT.inflight])}",
+    ]
     out += ["# HELP mlgen_http_requests_total HTTP requests answered, by route and status code.",
             "# TYPE mlgen_http_requests_total counter"]
     for r, route in enumerate(ROUTES):
         for s, status in enumerate(STATUSES):
             n = v[LAYOUT.requests + r * len(STATUSES) + s]
             if n:
-                out.append(f'mlgen_http_requests_total{{route="{route}",status="{status}"}} {_fmt(n)}')
-    out += ["# HELP mlgen_http_request_duration_seconds Time from the first byte of a request to its answer.",
-            "# TYPE mlgen_http_request_duration_seconds histogram"]
+                out.append(
+                    f'mlgen_http_requests_total{{route="{route}",status="{status}"}} {_fmt(n)}'
+                )
+    out += [
+        ("# HELP mlgen_http_request_duration_seconds "
+        "Time from the first byte of a request to its answer."),
+        "# TYPE mlgen_http_request_duration_seconds histogram",
+    ]
     for r, route in enumerate(ROUTES):
         base = LAYOUT.latency[r]
         if v[base + len(LATENCY_BUCKETS) + 2]:
             _histogram(out, "mlgen_http_request_duration_seconds", f'route="{route}"', v, base,
                        LATENCY_BUCKETS)
-    out += ["# HELP mlgen_batch_size Rows per model call (micro-batching merges concurrent requests).",
-            "# TYPE mlgen_batch_size histogram"]
+    out += [
+        "# HELP mlgen_batch_size Rows per model call (micro-batching merges concurrent requests).",
+        "# TYPE mlgen_batch_size histogram",
+    ]
     _histogram(out, "mlgen_batch_size", "", v, LAYOUT.batch, BATCH_BUCKETS)
-    out += ["# HELP mlgen_predicted_rows_total Rows predicted.", "# TYPE mlgen_predicted_rows_total counter",
-            f"mlgen_predicted_rows_total {_fmt(v[LAYOUT.rows])}"]
+    out += [
+        "# HELP mlgen_predicted_rows_total Rows predicted.",
+        "# TYPE mlgen_predicted_rows_total counter",
+        f"mlgen_predicted_rows_total {_fmt(v[LAYOUT.rows])}",
+    ]
     if task != "regression":
         out += ["# HELP mlgen_predictions_total Predicted rows by predicted class.",
                 "# TYPE mlgen_predictions_total counter"]
@@ -251,12 +268,15 @@ def render(folder: Path, model_name: str, model_version: str | None, task: str |
         out += ["# HELP mlgen_prediction_value Predicted values (regression).",
                 "# TYPE mlgen_prediction_value histogram"]
         _histogram(out, "mlgen_prediction_value", "", v, LAYOUT.value, VALUE_BUCKETS)
-    out += ["# HELP mlgen_request_log_rows_total Rows written to the sampled request log.",
-            "# TYPE mlgen_request_log_rows_total counter",
-            f"mlgen_request_log_rows_total {_fmt(v[LAYOUT.logged_rows])}",
-            "# HELP mlgen_model_loads_total Successful model (re)loads, summed over workers.",
-            "# TYPE mlgen_model_loads_total counter", f"mlgen_model_loads_total {_fmt(v[LAYOUT.loads])}",
-            "# HELP mlgen_model_load_failures_total Failed model loads (missing file excluded).",
-            "# TYPE mlgen_model_load_failures_total counter",
-            f"mlgen_model_load_failures_total {_fmt(v[LAYOUT.load_failures])}"]
+    out += [
+        "# HELP mlgen_request_log_rows_total Rows written to the sampled request log.",
+        "# TYPE mlgen_request_log_rows_total counter",
+        f"mlgen_request_log_rows_total {_fmt(v[LAYOUT.logged_rows])}",
+        "# HELP mlgen_model_loads_total Successful model (re)loads, summed over workers.",
+        "# TYPE mlgen_model_loads_total counter",
+        f"mlgen_model_loads_total {_fmt(v[LAYOUT.loads])}",
+        "# HELP mlgen_model_load_failures_total Failed model loads (missing file excluded).",
+        "# TYPE mlgen_model_load_failures_total counter",
+        f"mlgen_model_load_failures_total {_fmt(v[LAYOUT.load_failures])}",
+    ]
     return "\n".join(out) + "\n"

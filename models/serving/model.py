@@ -86,7 +86,8 @@ class ModelHolder:
         return sig != self._seen
 
     def load(self) -> tuple[LoadedModel | None, str | None]:
-        """Try to load the artifact; returns (model, None) or (None, reason). Thread-safe: no state."""
+        """Try to load the artifact; returns (model, None) or (None, reason). Thread-safe: no state.
+        """
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -99,26 +100,45 @@ class ModelHolder:
             return None, (f"model artifact {self.path} is corrupt or not a joblib file "
                           f"({type(exc).__name__}: {exc})")
         if not hasattr(pipeline, "predict"):
-            return None, f"model artifact {self.path} holds a {type(pipeline).__name__}, not an estimator"
+            return (
+                None,
+                f"model artifact {self.path} holds a {type(pipeline).__name__}, not an estimator",
+            )
         expected = set(self.numeric) | set(self.categorical)
         names = getattr(pipeline, "feature_names_in_", None)
-        order = tuple(str(n) for n in names) if names is not None else (*self.numeric, *self.categorical)
+        order = (
+            tuple(str(n) for n in names)
+            if names is not None
+            else (*self.numeric, *self.categorical)
+        )
         if names is not None and set(order) != expected:
-            return None, (f"model artifact {self.path} was trained on features {sorted(order)} but the "
-                          f"server is configured with {sorted(expected)}")
+            return None, (
+                f"model artifact {self.path} was trained on features {sorted(order)} but the "
+                f"server is configured with {sorted(expected)}"
+            )
         classifier = is_classifier(pipeline) if self.task is None else self.task == "classification"
         # tolist(): numpy scalars (int64 labels) are not JSON-serialisable.
-        classes = tuple(np.asarray(getattr(pipeline, "classes_", ())).tolist()) if classifier else None
+        classes = (
+            tuple(np.asarray(getattr(pipeline, "classes_", ())).tolist()) if classifier else None
+        )
         model = LoadedModel(pipeline, "sha256:" + hashlib.sha256(data).hexdigest()[:12],
                             classifier, classes or None, order, frozenset(self.categorical))
         try:  # a warm-up row: catches a model that loads but cannot predict, and warms caches
-            self.predict(model, {**{n: [0.0] for n in self.numeric}, **{c: [None] for c in self.categorical}}, 1)
+            self.predict(
+                model,
+                {**{n: [0.0] for n in self.numeric}, **{c: [None] for c in self.categorical}},
+                1,
+            )
         except Exception as exc:  # noqa: BLE001
-            return None, (f"model artifact {self.path} loaded but cannot predict one row "
-                          f"({type(exc).__name__}: {exc})")
+            return None, (
+                f"model artifact {self.path} loaded but cannot predict one row "
+                f"({type(exc).__name__}: {exc})"
+            )
         return model, None
 
-    def install(self, model: LoadedModel | None, reason: str | None, signature: tuple[int, int, int] | None) -> None:
+    def install(
+        self, model: LoadedModel | None, reason: str | None, signature: tuple[int, int, int] | None
+    ) -> None:
         self._seen = signature
         if model is not None:
             old = self.model

@@ -102,7 +102,9 @@ class RequestLogger:
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         except OSError as exc:  # a full disk must not take predictions down with it
-            log.warning("request log: dropped %d bytes, cannot write %s: %s", len(data), self._path, exc)
+            log.warning(
+                "request log: dropped %d bytes, cannot write %s: %s", len(data), self._path, exc
+            )
 
     def _reopen_if_rotated(self) -> None:
         if self._fd >= 0:

@@ -13,7 +13,19 @@ from typing import Any
 
 # The V2 datatypes a numeric feature may arrive as; everything becomes float64.
 NUMERIC_DATATYPES = frozenset(
-    {"FP64", "FP32", "FP16", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+    {
+        "FP64",
+        "FP32",
+        "FP16",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+    }
 )
 V2_OUTPUTS = ("predict", "predict_proba")
 MAX_DETAILS = 50  # bound the error body: a 10k-row request with one bad column is one line per row
@@ -37,7 +49,8 @@ class InputError(Exception):
 
 @dataclass
 class Columns:
-    """Validated rows, column-wise: numeric values are floats (NaN for null), categorical str|None."""
+    """Validated rows, column-wise: numeric values are floats (NaN for null), categorical str|None.
+    """
 
     data: dict[str, list[Any]]
     rows: int
@@ -98,8 +111,11 @@ def parse_records(body: Any, numeric: tuple[str, ...], categorical: tuple[str, .
         raise InputError(422, "instances must be a list of records",
                          [{"loc": [prefix], "type": "list_type", "msg": "expected a list"}])
     if not records:
-        raise InputError(422, "instances is empty",
-                         [{"loc": [prefix], "type": "too_short", "msg": "give at least one record"}])
+        raise InputError(
+            422,
+            "instances is empty",
+            [{"loc": [prefix], "type": "too_short", "msg": "give at least one record"}],
+        )
     known = set(numeric) | set(categorical)
     data: dict[str, list[Any]] = {name: [] for name in (*numeric, *categorical)}
     problems = _Problems()
@@ -137,7 +153,8 @@ def parse_records(body: Any, numeric: tuple[str, ...], categorical: tuple[str, .
 
 def parse_v2(body: Any, numeric: tuple[str, ...], categorical: tuple[str, ...],
              classifier: bool) -> V2Request:
-    """An Open Inference Protocol request with one named input per feature (MLServer's `pd` codec)."""
+    """An Open Inference Protocol request with one named input per feature (MLServer's `pd` codec).
+    """
     if not isinstance(body, dict):
         raise InputError(422, "the inference request must be a JSON object",
                          [{"loc": [], "type": "dict_type", "msg": "expected an object"}])
@@ -149,8 +166,11 @@ def parse_v2(body: Any, numeric: tuple[str, ...], categorical: tuple[str, ...],
                      f"only 'pd' (one input per feature) is supported, got {content_type!r}")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
-        raise InputError(422, "invalid inference request",
-                         [{"loc": ["inputs"], "type": "missing", "msg": "give a non-empty list of inputs"}])
+        raise InputError(
+            422,
+            "invalid inference request",
+            [{"loc": ["inputs"], "type": "missing", "msg": "give a non-empty list of inputs"}],
+        )
     num, cat = set(numeric), set(categorical)
     data: dict[str, list[Any]] = {}
     rows: int | None = None
@@ -176,15 +196,21 @@ def parse_v2(body: Any, numeric: tuple[str, ...], categorical: tuple[str, ...],
         if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
                 or not all(type(d) is int for d in shape)
                 or (len(shape) == 2 and shape[1] != 1) or shape[0] != len(values)):
-            problems.add([*loc, "shape"], "value_error",
-                         f"shape must be [N] or [N, 1] with N = {len(values)} data values, got {shape!r}")
+            problems.add(
+                [*loc, "shape"],
+                "value_error",
+                f"shape must be [N] or [N, 1] with N = {len(values)} data values, got {shape!r}",
+            )
             continue
         datatype = tensor.get("datatype")
         column: list[Any] = []
         if name in num:
             if datatype not in NUMERIC_DATATYPES:
-                problems.add([*loc, "datatype"], "value_error",
-                             f"numeric feature: expected FP64 (or another numeric type), got {datatype!r}")
+                problems.add(
+                    [*loc, "datatype"],
+                    "value_error",
+                    f"numeric feature: expected FP64 (or another numeric type), got {datatype!r}",
+                )
                 continue
             for j, v in enumerate(values):
                 f = _numeric(v)
@@ -202,7 +228,9 @@ def parse_v2(body: Any, numeric: tuple[str, ...], categorical: tuple[str, ...],
                 continue
             for j, v in enumerate(values):
                 if v is not None and type(v) is not str:
-                    problems.add([*loc, "data", j], "string_type", f"expected a string, got {_kind(v)}")
+                    problems.add(
+                        [*loc, "data", j], "string_type", f"expected a string, got {_kind(v)}"
+                    )
                     break
                 column.append(v)
             else:
@@ -210,8 +238,11 @@ def parse_v2(body: Any, numeric: tuple[str, ...], categorical: tuple[str, ...],
         if rows is None:
             rows = len(values)
         elif len(values) != rows:
-            problems.add([*loc, "shape"], "value_error",
-                         f"all inputs need the same number of rows: {len(values)} here, {rows} before")
+            problems.add(
+                [*loc, "shape"],
+                "value_error",
+                f"all inputs need the same number of rows: {len(values)} here, {rows} before",
+            )
     for name in (*numeric, *categorical):
         if name not in seen:
             problems.add(["inputs", name], "missing", "input required")
@@ -221,7 +252,9 @@ def parse_v2(body: Any, numeric: tuple[str, ...], categorical: tuple[str, ...],
         raise InputError(422, "invalid inference request",
                          [{"loc": ["inputs"], "type": "too_short", "msg": "give at least one row"}])
     request_id = body.get("id")
-    return V2Request(Columns(data, rows), request_id if isinstance(request_id, str) else None, outputs)
+    return V2Request(
+        Columns(data, rows), request_id if isinstance(request_id, str) else None, outputs
+    )
 
 
 def _requested_outputs(raw: Any, classifier: bool, problems: _Problems) -> tuple[str, ...] | None:

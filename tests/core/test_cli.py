@@ -43,5 +43,7 @@ def test_schema_is_json_and_covers_the_spec() -> None:
     assert result.returncode == 0
     schema = json.loads(result.stdout)
     assert schema["title"] == "mlgen.yaml"
-    assert {"apiVersion", "name", "model", "serve", "kubernetes", "drift", "ci"} <= set(schema["properties"])
+    assert {"apiVersion", "name", "model", "serve", "kubernetes", "drift", "ci"} <= set(
+        schema["properties"]
+    )
     assert schema["additionalProperties"] is False

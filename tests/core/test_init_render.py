@@ -14,10 +14,20 @@ def test_init_non_interactive_writes_spec_project_and_pipelines(tmp_path: Path) 
     target = tmp_path / "fraud"
     result = run_mlgen("init", "--non-interactive", "--name", "fraud-score", str(target))
     assert result.returncode == 0, result.stderr
-    for path in ("mlgen.yaml", "Jenkinsfile", "Dockerfile", ".dockerignore", ".github/workflows/ci.yml",
-                 ".github/workflows/cd.yml", ".github/workflows/drift.yml",
-                 "k8s/base/deployment.yaml", "k8s/base/hpa.yaml", "k8s/base/cronjob-drift.yaml",
-                 "k8s/overlays/dev/kustomization.yaml", ".mlgen/mlgen.schema.json"):
+    for path in (
+        "mlgen.yaml",
+        "Jenkinsfile",
+        "Dockerfile",
+        ".dockerignore",
+        ".github/workflows/ci.yml",
+        ".github/workflows/cd.yml",
+        ".github/workflows/drift.yml",
+        "k8s/base/deployment.yaml",
+        "k8s/base/hpa.yaml",
+        "k8s/base/cronjob-drift.yaml",
+        "k8s/overlays/dev/kustomization.yaml",
+        ".mlgen/mlgen.schema.json",
+    ):
         assert (target / path).is_file(), path
     spec = yaml.safe_load((target / "mlgen.yaml").read_text())
     assert spec["name"] == "fraud-score"
@@ -46,7 +56,10 @@ def test_init_refuses_to_overwrite_and_changes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 2  # a usage error
     assert "already exist" in result.stderr and "--force" in result.stderr
     assert snapshot(tmp_path) == before
-    assert run_mlgen("init", "--non-interactive", "--name", "m1", "--force", str(tmp_path)).returncode == 0
+    assert (
+        run_mlgen("init", "--non-interactive", "--name", "m1", "--force", str(tmp_path)).returncode
+        == 0
+    )
     assert (tmp_path / "Jenkinsfile").read_text() != "my own pipeline\n"
 
 
@@ -106,7 +119,9 @@ def test_template_override_layers_over_builtins(project: Path, tmp_path: Path) -
     assert env_result.returncode == 0 and env_result.stdout == ""
 
 
-def test_a_failed_write_leaves_the_tree_as_it_was(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_tree_as_it_was(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlgen.project import load_project, render_artifacts
     from mlgen.sync import writer
 
@@ -126,7 +141,9 @@ def test_a_failed_write_leaves_the_tree_as_it_was(project: Path, monkeypatch: py
 
     monkeypatch.setattr(writer.os, "replace", failing_replace)
     with pytest.raises(OSError):
-        writer.write_files(project, [writer.FileWrite(a.path, a.text.encode(), a.mode) for a in artifacts])
+        writer.write_files(
+            project, [writer.FileWrite(a.path, a.text.encode(), a.mode) for a in artifacts]
+        )
     assert snapshot(project) == before
     assert not list(project.rglob("*.mlgen-tmp"))
 

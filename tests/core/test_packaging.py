@@ -31,7 +31,9 @@ WHEEL_NAME = f"{DISTRIBUTION.replace('-', '_')}-{__version__}-py3-none-any.whl"
 
 def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    assert out.returncode == 0, f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, (
+        f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    )
     return out
 
 
@@ -61,9 +63,13 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_wheel_contains_templates_and_no_generic_top_level_names(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    top_level = {
+        n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))
+    }
     assert top_level == {"mlgen"}, top_level
-    shipped = {n.removeprefix("mlgen/templates/") for n in names if n.startswith("mlgen/templates/")}
+    shipped = {
+        n.removeprefix("mlgen/templates/") for n in names if n.startswith("mlgen/templates/")
+    }
     in_checkout = {p.relative_to(REPO / "templates").as_posix()
                    for p in (REPO / "templates").rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts}
@@ -119,7 +125,9 @@ def _write_simple_index(wheelhouse: Path, root: Path) -> None:
 def private_index(tmp_path: Path, wheel: Path) -> Iterator[tuple[str, Path]]:
     """(index URL, wheelhouse): the mlgen wheel plus the dependencies a new project needs."""
     probe = tmp_path / "probe"
-    _run([sys.executable, "-m", "mlgen", "init", "--non-interactive", "--name", "probe", str(probe)])
+    _run(
+        [sys.executable, "-m", "mlgen", "init", "--non-interactive", "--name", "probe", str(probe)]
+    )
     wheelhouse = tmp_path / "wheelhouse"
     wheelhouse.mkdir()
     shutil.copy(wheel, wheelhouse)

@@ -44,4 +44,6 @@ def test_vendored_reference_files_are_present_and_documented() -> None:
     files = sorted(p.name for p in REFERENCE.iterdir() if p.name != "README.md")
     assert "github-openapi-subset.json" in files and "github-webhooks-subset.json" in files
     for name in files:
-        assert f"| {name} |" in readme, f"tests/reference/README.md does not say where {name} came from"
+        assert f"| {name} |" in readme, (
+            f"tests/reference/README.md does not say where {name} came from"
+        )

@@ -47,13 +47,16 @@ def probes(docs: list[dict[str, Any]]) -> Probes:
         port = probe["httpGet"]["port"]
         return int(ports[port]) if isinstance(port, str) else int(port)
 
-    ready, live, startup = (container[k] for k in ("readinessProbe", "livenessProbe", "startupProbe"))
+    ready, live, startup = (
+        container[k] for k in ("readinessProbe", "livenessProbe", "startupProbe")
+    )
     assert port_of(ready) == port_of(live) == port_of(startup), "probes use different ports"
     return Probes(
         container_port=port_of(ready),
         ready_path=ready["httpGet"]["path"],
         live_path=live["httpGet"]["path"],
-        startup_seconds=int(startup.get("periodSeconds", 10)) * int(startup.get("failureThreshold", 3)),
+        startup_seconds=int(startup.get("periodSeconds", 10))
+        * int(startup.get("failureThreshold", 3)),
     )
 
 

@@ -186,7 +186,9 @@ def test_image_labels_user_port_and_cli(box: Containers, bot_image: BotImage) ->
                            "import os, sys; print(os.path.exists('/tmp/build'), sys.prefix, "
                            "__import__('mlgen').__file__)")
     exists, prefix, module = leftovers.stdout.split()
-    assert exists == "False" and prefix == "/opt/venv" and module.startswith("/opt/venv/"), leftovers.stdout
+    assert exists == "False" and prefix == "/opt/venv" and module.startswith("/opt/venv/"), (
+        leftovers.stdout
+    )
     print(f"\nbot image size: {bot_image.size / 1e6:.0f} MB ({bot_image.size} bytes)")
 
 

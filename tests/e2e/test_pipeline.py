@@ -52,7 +52,9 @@ class Project:
     wheel: Path
     env: dict[str, str]
 
-    def mlgen(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def mlgen(
+        self, *args: str, timeout: float = 900, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run_mlgen("-C", str(self.root), *args, env=self.env, timeout=timeout, check=check)
 
 
@@ -128,10 +130,14 @@ def _build_and_push(box: Containers, project: Project) -> Iterator[Pushed]:
                               "--tag", "e2e", "--json")
     result = json.loads(built.stdout)
     try:
-        assert not (project.root / ".mlgen/build/ca.crt").exists(), "the CA bundle outlived the build"
+        assert not (project.root / ".mlgen/build/ca.crt").exists(), (
+            "the CA bundle outlived the build"
+        )
         assert not list((project.root / ".mlgen/build/wheels").glob("*.whl")), "the wheel stayed"
         with TIMINGS.timed("mlgen push"):
-            project.mlgen("push", "--tag", "e2e", "--digest-file", str(project.root / "reports/image.json"))
+            project.mlgen(
+                "push", "--tag", "e2e", "--digest-file", str(project.root / "reports/image.json")
+            )
         record = json.loads((project.root / "reports/image.json").read_text())
         yield Pushed(image=record["image"], tag=record["tag"], digest=record["digest"],
                      image_id=result["id"], size=result["size"], revision=result["revision"],
@@ -142,7 +148,9 @@ def _build_and_push(box: Containers, project: Project) -> Iterator[Pushed]:
 
 @pytest.fixture(scope="module")
 def running(box: Containers, project: Project, pushed: Pushed) -> Iterator[Running]:
-    rendered = project.mlgen("deploy", "dev", "--digest-file", str(project.root / "reports/image.json"), "--dry-run")
+    rendered = project.mlgen(
+        "deploy", "dev", "--digest-file", str(project.root / "reports/image.json"), "--dry-run"
+    )
     docs = kubeplay.load(rendered.stdout)
     probes = kubeplay.probes(docs)
     port = free_port()
@@ -180,7 +188,9 @@ def running(box: Containers, project: Project, pushed: Pushed) -> Iterator[Runni
 # ---- the tests ----------------------------------------------------------------------------------
 
 
-def test_build_tags_labels_and_pushed_digest(box: Containers, project: Project, pushed: Pushed) -> None:
+def test_build_tags_labels_and_pushed_digest(
+    box: Containers, project: Project, pushed: Pushed
+) -> None:
     revision = git(project.root, "rev-parse", "HEAD").strip()
     assert pushed.revision == revision
     tags = {ref.rpartition(":")[2] for ref in pushed.tags}
@@ -231,11 +241,15 @@ def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Pro
     # In-distribution traffic: the request log fills, and the job should find no drift.
     rows = training_rows(project, 600)
     for start in range(0, len(rows), 200):
-        status, body = http_post(running.base_url + "/predict", {"instances": rows[start:start + 200]})
+        status, body = http_post(
+            running.base_url + "/predict", {"instances": rows[start : start + 200]}
+        )
         assert status == 200, body
     # The server appends its sampled rows about once a second; a CronJob runs long after the
     # traffic, so wait until the rows are on the shared volume before starting the job.
-    mount = Path(json.loads(box.podman("volume", "inspect", running.volume).stdout)[0]["Mountpoint"])
+    mount = Path(
+        json.loads(box.podman("volume", "inspect", running.volume).stdout)[0]["Mountpoint"]
+    )
 
     def logged_rows() -> int:
         log_file = mount / "requests.jsonl"
@@ -258,11 +272,15 @@ def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Pro
         if state["ExitCode"] != 0:
             server = box.podman("pod", "logs", running.pod_id, check=False)
             listing = sorted(str(p.relative_to(mount)) for p in Path(mount).rglob("*"))
-            raise AssertionError(f"drift job exited {state['ExitCode']}:\n{logs.stdout}\n{logs.stderr}\n"
-                                 f"request-log volume: {listing}\nserver pod logs:\n"
-                                 f"{server.stdout[-3000:]}\n{server.stderr[-3000:]}")
+            raise AssertionError(
+                f"drift job exited {state['ExitCode']}:\n{logs.stdout}\n{logs.stderr}\n"
+                f"request-log volume: {listing}\nserver pod logs:\n"
+                f"{server.stdout[-3000:]}\n{server.stderr[-3000:]}"
+            )
         reports = list(Path(mount).rglob("drift-report.json"))
-        assert reports, f"no drift-report.json in the request-log volume:\n{logs.stdout}{logs.stderr}"
+        assert reports, (
+            f"no drift-report.json in the request-log volume:\n{logs.stdout}{logs.stderr}"
+        )
         report = json.loads(reports[0].read_text())
         assert report["model"] == NAME
         assert report["exit_code"] == 0 and report["dataset"]["drift"] is False, report["dataset"]
@@ -281,7 +299,9 @@ def build_wheel(outdir: Path) -> Path:
     """mlgen is not on PyPI: the image installs this checkout's wheel via --find-links."""
     out = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(outdir),
                           str(REPO_ROOT)], capture_output=True, text=True, timeout=600, check=False)
-    assert out.returncode == 0, f"python -m build failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, (
+        f"python -m build failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    )
     wheels = list(outdir.glob("mlgen_pipelines-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]

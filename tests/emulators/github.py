@@ -5,10 +5,12 @@ client against this server. Every emulated repository is a bare git repository u
 directory: blob, tree and commit SHAs are computed by git itself, so a test can `git clone` the
 repository (`Emulator.repo_path(...)`) and read the commit mlgen made. Answers follow the
 operations in tests/reference/github-openapi-subset.json (checked by
-tests/publish/github/test_emulator_conformance.py); webhook payloads follow github-webhooks-subset.json.
+tests/publish/github/test_emulator_conformance.py); webhook payloads follow github-webhooks-
+subset.json.
 
 GraphQL (POST /graphql, served by tests/emulators/github_graphql.py): every query is parsed
-and validated against GitHub's published schema, the introspection JSON of the npm package @octokit/graphql-schema pinned in package.json
+and validated against GitHub's published schema, the introspection JSON of the npm package
+@octokit/graphql-schema pinned in package.json
 (node_modules/@octokit/graphql-schema/schema.json, installed by scripts/install-tools.sh;
 override with MLGEN_GITHUB_GRAPHQL_SCHEMA), and errors come back as GitHub sends them: HTTP 200
 with `errors` (message, locations, path; `"type": "NOT_FOUND"` for a missing repository).
@@ -211,8 +213,15 @@ class GitRepo:
 
     def is_ancestor(self, old: str, new: str) -> bool:
         env = {**os.environ, "GIT_DIR": str(self.path)}
-        return subprocess.run(["git", "merge-base", "--is-ancestor", old, new], env=env, check=False,
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["git", "merge-base", "--is-ancestor", old, new],
+                env=env,
+                check=False,
+                capture_output=True,
+            ).returncode
+            == 0
+        )
 
     def update_ref(self, ref: str, sha: str | None, old: str | None = None) -> None:
         if sha is None:
@@ -451,11 +460,16 @@ class Shapes:
         head_sha = head_repo.git.resolve(f"refs/heads/{p['head_ref']}") or p["head_sha"]
         base_sha = r.git.resolve(f"refs/heads/{p['base_ref']}") or ""
         files = r.git.changed_files(base_sha, head_sha) if base_sha and head_sha else []
-        links = {"self": purl, "html": self.pull_html_url(r, p["number"]), "issue": f"{url}/issues/{p['number']}",
-                 "comments": f"{url}/issues/{p['number']}/comments",
-                 "review_comments": f"{purl}/comments",
-                 "review_comment": f"{url}/pulls/comments{{/number}}",
-                 "commits": f"{purl}/commits", "statuses": f"{url}/statuses/{head_sha}"}
+        links = {
+            "self": purl,
+            "html": self.pull_html_url(r, p["number"]),
+            "issue": f"{url}/issues/{p['number']}",
+            "comments": f"{url}/issues/{p['number']}/comments",
+            "review_comments": f"{purl}/comments",
+            "review_comment": f"{url}/pulls/comments{{/number}}",
+            "commits": f"{purl}/commits",
+            "statuses": f"{url}/statuses/{head_sha}",
+        }
 
         def side(ref: str, sha: str, repo: Repo = r) -> dict[str, Any]:
             return {"label": f"{repo.owner}:{ref}", "ref": ref, "sha": sha,

@@ -1,4 +1,5 @@
-"""An emulator of the Jenkins REST API, as python-jenkins 1.8.3 and jenkins-job-builder 6.5.0 use it.
+"""An emulator of the Jenkins REST API, as python-jenkins 1.8.3 and jenkins-job-builder 6.5.0 use
+it.
 
 No Jenkins controller can run on our machines, so this follows
 `tests/reference/jenkins-protocol.md` call by call: the `X-Jenkins` header, the crumb
@@ -244,9 +245,13 @@ def normalise_stored_xml(body: bytes, expected_root: str | None) -> tuple[str, s
 
 
 def folder_xml(description: str = "") -> str:
-    root = ET.Element(FOLDER_ROOT, {"plugin": f"cloudbees-folder@{PLUGIN_VERSIONS['cloudbees-folder']}"})
+    root = ET.Element(
+        FOLDER_ROOT, {"plugin": f"cloudbees-folder@{PLUGIN_VERSIONS['cloudbees-folder']}"}
+    )
     for tag in ("actions", "description", "properties", "folderViews", "healthMetrics"):
-        ET.SubElement(root, tag).text = description if tag == "description" and description else None
+        ET.SubElement(root, tag).text = (
+            description if tag == "description" and description else None
+        )
     return "<?xml version='1.1' encoding='UTF-8'?>\n" + ET.tostring(root, encoding="unicode")
 
 
@@ -337,8 +342,14 @@ class JenkinsState:
             if entry.build is None and now >= entry.created + self.queue_seconds:
                 planned = self.next_results.get(entry.job.full_name) or []
                 result = planned.pop(0) if planned else "SUCCESS"
-                build = Build(entry.job.next_build, entry.params, entry.created + self.queue_seconds,
-                              self.build_seconds, result, entry.user)
+                build = Build(
+                    entry.job.next_build,
+                    entry.params,
+                    entry.created + self.queue_seconds,
+                    self.build_seconds,
+                    result,
+                    entry.user,
+                )
                 entry.job.next_build += 1
                 entry.job.builds.append(build)
                 entry.build = build
@@ -385,8 +396,13 @@ class Handler(BaseHTTPRequestHandler):
     def state(self) -> JenkinsState:
         return self.server.state
 
-    def _send(self, status: int, body: str | bytes = b"", content_type: str = "text/html;charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: str | bytes = b"",
+        content_type: str = "text/html;charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = body.encode("utf-8") if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("X-Jenkins", JENKINS_VERSION)
@@ -563,7 +579,9 @@ class Handler(BaseHTTPRequestHandler):
                 if mode != FOLDER_ROOT:
                     raise HttpError(400, f"No item type ‘{mode}’ is known")
                 item = self.state.create(node, name, FOLDER_ROOT, folder_xml())
-                self._send(302, b"", headers={"Location": self._base() + item.rel_url() + "configure"})
+                self._send(
+                    302, b"", headers={"Location": self._base() + item.rel_url() + "configure"}
+                )
                 return
             if node.kind not in {"root", "folder"}:
                 raise HttpError(404, "Not Found")
@@ -720,12 +738,23 @@ class Handler(BaseHTTPRequestHandler):
         if entry is None:
             raise HttpError(404, "Not Found")
         task = self._summary(entry.job)
-        base = {"id": entry.id, "task": task, "params": "".join(f"\n{k}={v}" for k, v in entry.params.items()),
-                "actions": [{"_class": "hudson.model.ParametersAction", "parameters": [
-                    {"name": k, "value": v} for k, v in entry.params.items()]}],
-                "blocked": False, "buildable": False, "stuck": False, "cancelled": False,
-                "url": f"queue/item/{entry.id}/",
-                "inQueueSince": int((time.time() - (time.monotonic() - entry.created)) * 1000)}
+        base = {
+            "id": entry.id,
+            "task": task,
+            "params": "".join(f"\n{k}={v}" for k, v in entry.params.items()),
+            "actions": [
+                {
+                    "_class": "hudson.model.ParametersAction",
+                    "parameters": [{"name": k, "value": v} for k, v in entry.params.items()],
+                }
+            ],
+            "blocked": False,
+            "buildable": False,
+            "stuck": False,
+            "cancelled": False,
+            "url": f"queue/item/{entry.id}/",
+            "inQueueSince": int((time.time() - (time.monotonic() - entry.created)) * 1000),
+        }
         if entry.build is None:
             return {"_class": "hudson.model.Queue$WaitingItem", **base,
                     "why": "In the quiet period. Expires in 0 ms", "executable": None}
@@ -771,7 +800,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._json({"error": f"unknown emulator endpoint {what}"}, 404)
 
 
-def project(fields: dict[str, Any], tree: dict[str, Any] | None, depth: int, handler: Handler) -> Any:
+def project(
+    fields: dict[str, Any], tree: dict[str, Any] | None, depth: int, handler: Handler
+) -> Any:
     """Apply Jenkins' `tree` / `depth` rules to an object whose nested values are Items/Builds."""
 
     def convert(value: Any, sub: dict[str, Any] | None, level: int) -> Any:
@@ -819,8 +850,9 @@ class JenkinsEmulator:
         self.state = state or JenkinsState([User("admin", "admin-password", ("admin-token",))])
         self.server = EmulatorServer(self.state, port=port)
         # A short poll interval: shutdown() waits for it, and tests start many emulators.
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -846,8 +878,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD[:TOKEN]",
-                        help="a user with every permission (repeatable); default admin:admin:admin-token")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD[:TOKEN]",
+        help="a user with every permission (repeatable); default admin:admin:admin-token",
+    )
     parser.add_argument("--no-csrf", action="store_true", help="answer 404 on crumbIssuer")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--branch", action="append", default=[], metavar="NAME",

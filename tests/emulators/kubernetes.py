@@ -401,8 +401,11 @@ class ClusterState:
         deadline = self.progress_deadline_seconds or float(spec.get("progressDeadlineSeconds", 600))
         started = self.rollout_started.get((ns, meta["name"]), at)
         if complete:
-            progressing = ("True", "NewReplicaSetAvailable",
-                           f'ReplicaSet "{current["metadata"]["name"]}" has successfully progressed.')
+            progressing = (
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{current["metadata"]["name"]}" has successfully progressed.',
+            )
         elif at - started > deadline:
             progressing = ("False", "ProgressDeadlineExceeded",
                            f'ReplicaSet "{current["metadata"]["name"]}" has timed out progressing.')
@@ -412,18 +415,35 @@ class ClusterState:
         available = ready_all >= desired
         stamp = now_rfc3339(at)
         d["status"] = {
-            "observedGeneration": meta["generation"], "replicas": len(every),
-            "updatedReplicas": len(new_pods), "readyReplicas": ready_all,
-            "availableReplicas": ready_all, "unavailableReplicas": max(len(every) - ready_all, 0),
+            "observedGeneration": meta["generation"],
+            "replicas": len(every),
+            "updatedReplicas": len(new_pods),
+            "readyReplicas": ready_all,
+            "availableReplicas": ready_all,
+            "unavailableReplicas": max(len(every) - ready_all, 0),
             "conditions": [
-                {"type": "Available", "status": "True" if available else "False",
-                 "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
-                 "message": "Deployment has minimum availability." if available
-                 else "Deployment does not have minimum availability.",
-                 "lastUpdateTime": stamp, "lastTransitionTime": stamp},
-                {"type": "Progressing", "status": progressing[0], "reason": progressing[1],
-                 "message": progressing[2], "lastUpdateTime": stamp, "lastTransitionTime": stamp},
-            ]}
+                {
+                    "type": "Available",
+                    "status": "True" if available else "False",
+                    "reason": "MinimumReplicasAvailable"
+                    if available
+                    else "MinimumReplicasUnavailable",
+                    "message": "Deployment has minimum availability."
+                    if available
+                    else "Deployment does not have minimum availability.",
+                    "lastUpdateTime": stamp,
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Progressing",
+                    "status": progressing[0],
+                    "reason": progressing[1],
+                    "message": progressing[2],
+                    "lastUpdateTime": stamp,
+                    "lastTransitionTime": stamp,
+                },
+            ],
+        }
         if not d["status"]["readyReplicas"]:
             del d["status"]["readyReplicas"]
 

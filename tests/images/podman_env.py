@@ -186,7 +186,8 @@ def _ping(sock: Path) -> bool:
 
 
 def ensure_base_image(box: Containers, tag: str = BASE_IMAGE) -> str:
-    """A Python 3.11 base from debootstrap, since public registries are unreachable; cached by tag."""
+    """A Python 3.11 base from debootstrap, since public registries are unreachable; cached by
+    tag."""
     if box.podman("image", "exists", tag, check=False).returncode == 0:
         return tag
     if shutil.which("debootstrap") is None:
@@ -256,7 +257,9 @@ def ensure_shell_image(box: Containers, tag: str = SHELL_IMAGE) -> str:
 
 def image_ids(box: Containers) -> set[str]:
     out = box.podman("images", "--all", "--no-trunc", "--format", "{{.ID}}")
-    return {line.strip().removeprefix("sha256:") for line in out.stdout.splitlines() if line.strip()}
+    return {
+        line.strip().removeprefix("sha256:") for line in out.stdout.splitlines() if line.strip()
+    }
 
 
 @contextlib.contextmanager
@@ -272,7 +275,9 @@ def removes_new_images(box: Containers, keep: tuple[str, ...] = ()) -> Iterator[
         kept: set[str] = set()
         for tag in keep:
             out = box.podman("image", "inspect", "--format", "{{.Id}}", tag, check=False)
-            kept.update(x.strip().removeprefix("sha256:") for x in out.stdout.splitlines() if x.strip())
+            kept.update(
+                x.strip().removeprefix("sha256:") for x in out.stdout.splitlines() if x.strip()
+            )
         created = sorted(image_ids(box) - before - kept)
         if created:
             box.podman("rmi", "--force", *created, check=False)

@@ -77,8 +77,11 @@ def context(tmp_path: Path, dockerfile: str) -> Path:
 
 def test_build_streams_steps_and_sets_every_tag_and_label(
         box: Containers, client, shell_image: str, tmp_path: Path, removed: list[str]) -> None:  # type: ignore[no-untyped-def]
-    ctx = context(tmp_path, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload.txt /payload.txt\n"
-                            "ARG VCS_REF=unknown\nLABEL org.opencontainers.image.revision=${VCS_REF}\n")
+    ctx = context(
+        tmp_path,
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload.txt /payload.txt\n"
+        "ARG VCS_REF=unknown\nLABEL org.opencontainers.image.revision=${VCS_REF}\n",
+    )
     repo = f"{box.registry}/team/model"
     lines: list[str] = []
     result = build_image(client, BuildRequest(
@@ -117,8 +120,16 @@ def test_push_prints_the_digest_the_registry_serves(
         box: Containers, client, shell_image: str, tmp_path: Path, removed: list[str]) -> None:  # type: ignore[no-untyped-def]
     ctx = context(tmp_path, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload.txt /p\n")
     ref = f"{box.registry}/team/pushed:7"
-    result = build_image(client, BuildRequest(context=ctx, dockerfile="Dockerfile", tags=(ref,),
-                                              build_args={"BASE_IMAGE": shell_image}), lambda _: None)
+    result = build_image(
+        client,
+        BuildRequest(
+            context=ctx,
+            dockerfile="Dockerfile",
+            tags=(ref,),
+            build_args={"BASE_IMAGE": shell_image},
+        ),
+        lambda _: None,
+    )
     removed.append(result.image_id)
     pushed = push_image(client, ref, None, lambda _: None)
     assert pushed.image == f"{box.registry}/team/pushed" and pushed.tag == "7"
@@ -130,8 +141,16 @@ def test_push_retries_while_the_registry_is_down_then_succeeds(
     address = box.spare_registries[0]
     ctx = context(tmp_path, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload.txt /p\n")
     ref = f"{address}/team/late:1"
-    result = build_image(client, BuildRequest(context=ctx, dockerfile="Dockerfile", tags=(ref,),
-                                              build_args={"BASE_IMAGE": shell_image}), lambda _: None)
+    result = build_image(
+        client,
+        BuildRequest(
+            context=ctx,
+            dockerfile="Dockerfile",
+            tags=(ref,),
+            build_args={"BASE_IMAGE": shell_image},
+        ),
+        lambda _: None,
+    )
     removed.append(result.image_id)
     started: list[subprocess.Popen[bytes]] = []
     delays: list[float] = []
@@ -159,8 +178,16 @@ def test_push_gives_up_after_the_last_attempt_without_printing_the_password(
     ctx = context(tmp_path, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload.txt /p\n")
     # Nothing listens on the spare address in this test: every attempt is refused.
     ref = f"{box.spare_registries[0]}/team/never:1"
-    result = build_image(client, BuildRequest(context=ctx, dockerfile="Dockerfile", tags=(ref,),
-                                              build_args={"BASE_IMAGE": shell_image}), lambda _: None)
+    result = build_image(
+        client,
+        BuildRequest(
+            context=ctx,
+            dockerfile="Dockerfile",
+            tags=(ref,),
+            build_args={"BASE_IMAGE": shell_image},
+        ),
+        lambda _: None,
+    )
     removed.append(result.image_id)
     sleeps: list[float] = []
     with pytest.raises(ImageError) as caught:
@@ -187,8 +214,16 @@ def test_push_cli_writes_the_digest_file_and_github_output(
     (tmp_path / "ctx").mkdir()
     ctx_dir = context(tmp_path / "ctx", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload.txt /p\n")
     ref = f"{box.registry}/team/cli-push:2.0.1"
-    result = build_image(client, BuildRequest(context=ctx_dir, dockerfile="Dockerfile", tags=(ref,),
-                                              build_args={"BASE_IMAGE": shell_image}), lambda _: None)
+    result = build_image(
+        client,
+        BuildRequest(
+            context=ctx_dir,
+            dockerfile="Dockerfile",
+            tags=(ref,),
+            build_args={"BASE_IMAGE": shell_image},
+        ),
+        lambda _: None,
+    )
     removed.append(result.image_id)
     digest_file = tmp_path / "reports" / "image.json"
     github_output = tmp_path / "github_output"

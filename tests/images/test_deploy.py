@@ -59,7 +59,9 @@ def test_digest_file_names_the_repository_that_was_pushed(project: Path, tmp_pat
     digest_file = tmp_path / "image.json"
     digest_file.write_text(json.dumps({"image": "mirror.bank.internal/ml/fraud-score",
                                        "tag": "0.1.0", "digest": DIGEST}))
-    out = mlgen("-C", str(project), "deploy", "staging", "--digest-file", str(digest_file), "--dry-run")
+    out = mlgen(
+        "-C", str(project), "deploy", "staging", "--digest-file", str(digest_file), "--dry-run"
+    )
     assert out.returncode == 0, out.stderr
     assert workload_images(out.stdout) == {f"mirror.bank.internal/ml/fraud-score@{DIGEST}"}
 

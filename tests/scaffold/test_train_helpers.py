@@ -97,7 +97,9 @@ def test_training_writes_every_output_and_is_deterministic(settings: th.TrainSet
 
 
 def test_missing_data_file_names_the_file_and_the_fix(settings: th.TrainSettings) -> None:
-    with pytest.raises(th.TrainingError, match=r"data/train\.csv: training data not found.*mlgen run data"):
+    with pytest.raises(
+        th.TrainingError, match=r"data/train\.csv: training data not found.*mlgen run data"
+    ):
         th.train(settings, build_pipeline)
 
 
@@ -118,7 +120,9 @@ def test_a_single_class_is_refused(settings: th.TrainSettings) -> None:
         th.train(settings, build_pipeline)
 
 
-def test_train_main_reports_bad_input_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_main_reports_bad_input_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "mlgen.yaml").write_text(
         "apiVersion: mlgen/v1\nname: toy\nmodel:\n  data: {train: data/t.csv, target: label}\n"
         "  features: {numeric: [x1, x2], categorical: [colour]}\n")

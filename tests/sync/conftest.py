@@ -25,8 +25,14 @@ class Project:
         return call_mlgen(self.capsys, "-C", str(self.root), *args)
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(["git", "-c", "core.autocrlf=false", *args], check=False, cwd=self.root,
-                              capture_output=True, text=True, env={**os.environ, **GIT_ENV})
+        done = subprocess.run(
+            ["git", "-c", "core.autocrlf=false", *args],
+            check=False,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **GIT_ENV},
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

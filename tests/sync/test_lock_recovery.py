@@ -17,7 +17,9 @@ LOCK = ".mlgen/lock.json"
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
-    assert run_mlgen("init", str(root), "--non-interactive", "--name", "credit-risk").returncode == 0
+    assert (
+        run_mlgen("init", str(root), "--non-interactive", "--name", "credit-risk").returncode == 0
+    )
     return root
 
 

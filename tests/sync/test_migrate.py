@@ -42,8 +42,9 @@ def test_migration_keeps_comments_order_and_quoting(project: Project, registered
     rc, _, err = project.mlgen("migrate")
     assert rc == 0 and "mlgen/v0alpha -> mlgen/v0test" in err
     migrated = project.read("mlgen.yaml")
-    expected = (original.replace('owner: "ml-platform"', 'owner: "ml-platform"   # who gets paged')
-                .replace("  port: 8080\n", "  port: 8080\n  replicas: 2          # two pods, always\n"))
+    expected = original.replace(
+        'owner: "ml-platform"', 'owner: "ml-platform"   # who gets paged'
+    ).replace("  port: 8080\n", "  port: 8080\n  replicas: 2          # two pods, always\n")
     # Every other byte (comments, quotes, flow maps, blank lines) is as it was; a trailing
     # comment stays at its column, so only the spaces before it may differ.
     assert _comment_gaps(migrated) == _comment_gaps(expected)

@@ -135,7 +135,9 @@ def test_target_disabled_removes_only_unedited_files(project: Project) -> None:
     project.replace("k8s/base/hpa.yaml", "kind: HorizontalPodAutoscaler\n",
                     "kind: HorizontalPodAutoscaler\n# tuned by SRE\n")
     assert project.mlgen("sync")[0] == 0
-    project.spec("name: credit-risk\n", "name: credit-risk\ntargets: [jenkins, github-actions, docker]\n")
+    project.spec(
+        "name: credit-risk\n", "name: credit-risk\ntargets: [jenkins, github-actions, docker]\n"
+    )
     rc, out, _ = project.mlgen("sync")
     assert rc == 0
     assert "remove  k8s/base/deployment.yaml" in out and "orphan  k8s/base/hpa.yaml" in out

@@ -42,7 +42,9 @@ def _planted_env(home: Path) -> dict[str, str]:
     (home / ".docker" / "config.json").write_text(json.dumps(
         {"auths": {"registry.example.com": {"auth": "U0VOVElORUxkb2NrZXJhdXRo"}},
          "credsStore": "", "SENTINEL": "SENTINELdockerconfig"}))
-    (home / ".netrc").write_text("machine jenkins.bank.internal login ci password SENTINELnetrcpassword\n")
+    (home / ".netrc").write_text(
+        "machine jenkins.bank.internal login ci password SENTINELnetrcpassword\n"
+    )
     kubeconfig = home / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n"
                           "    token: SENTINELkubetoken\n")
@@ -97,7 +99,8 @@ def test_example_is_clean(example: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_missing_tool_is_skipped_with_install_command_never_passed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     project = tmp_path / "model"
     assert main(["init", "--non-interactive", "--name", "m", str(project)]) == 0
     empty = tmp_path / "empty-bin"

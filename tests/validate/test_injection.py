@@ -72,8 +72,11 @@ def strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-_GROOVY_TOKEN = re.compile(r"""'''(?:\\.|(?!''').)*'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
-                           r"""|//[^\n]*|/\*.*?\*/|[A-Za-z_][A-Za-z0-9_]*|[{}()\[\],:;=]|\S""", re.DOTALL)
+_GROOVY_TOKEN = re.compile(
+    r"""'''(?:\\.|(?!''').)*'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
+    r"""|//[^\n]*|/\*.*?\*/|[A-Za-z_][A-Za-z0-9_]*|[{}()\[\],:;=]|\S""",
+    re.DOTALL,
+)
 
 
 def groovy_shape(text: str) -> tuple[list[str], list[str]]:
@@ -103,7 +106,9 @@ def baseline(root: Path) -> dict[str, Artifact]:
     return BASELINE
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=hostile(), owner=hostile(4).filter(lambda s: 0 < len(s) <= 256))
 def test_free_text_stays_data(tmp_path: Path, text: str, owner: str) -> None:
     base = baseline(tmp_path)
@@ -125,8 +130,11 @@ def test_free_text_stays_data(tmp_path: Path, text: str, owner: str) -> None:
                     assert doc["data"]["EXTRA"] == "x" + text
                 for patch in doc.get("patches") or []:
                     ops = yaml.safe_load(patch["patch"])
-                    base_ops = yaml.safe_load(next(
-                        p for p in base_docs[0]["patches"] if p["target"] == patch["target"])["patch"])
+                    base_ops = yaml.safe_load(
+                        next(p for p in base_docs[0]["patches"] if p["target"] == patch["target"])[
+                            "patch"
+                        ]
+                    )
                     assert skeleton(ops) == skeleton(base_ops)
                     if patch["target"]["kind"] == "ConfigMap":
                         assert ops[0]["value"] == text
@@ -147,7 +155,11 @@ def test_hostile_jenkinsfiles_parse_as_groovy(tmp_path: Path) -> None:
     from mlgen.validate import groovy
     from mlgen.validate.model import Workspace
 
-    samples = ["'''\"\"\"${x}\\", "${{ secrets.X }}`id`\n#: &a *a !!python/object", "🙂\u2028'" * 50]
+    samples = [
+        "'''\"\"\"${x}\\",
+        "${{ secrets.X }}`id`\n#: &a *a !!python/object",
+        "🙂\u2028'" * 50,
+    ]
     files = []
     for i, text in enumerate(samples):
         data = make_spec(text, "o" + text[:200])

@@ -58,7 +58,9 @@ def _validate(setup: tuple[Path, dict[str, str]], *args: str,
     project, env = setup
     if ci is not None:
         env = {**env, "CI": ci}
-    return subprocess.run(_argv(project, *args), env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        _argv(project, *args), env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_each_tool_is_reported_as_it_starts_and_finishes(
@@ -96,7 +98,9 @@ def test_a_skipped_tool_is_never_clean_and_only_warns_outside_ci(
 def test_in_ci_a_skipped_tool_fails(setup: tuple[Path, dict[str, str]], value: str) -> None:
     proc = _validate(setup, *ASKED, ci=value)
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.splitlines()[-1] == f"FAILED (CI={value}): 2 tools skipped: actionlint, zizmor"
+    assert (
+        proc.stdout.splitlines()[-1] == f"FAILED (CI={value}): 2 tools skipped: actionlint, zizmor"
+    )
     assert "clean" not in proc.stdout
 
 
@@ -153,8 +157,15 @@ def test_on_a_terminal_a_live_line_shows_what_runs(setup: tuple[Path, dict[str, 
     project, env = setup
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.run(_argv(project, *ASKED), env=env, stdout=subprocess.PIPE, stderr=follower, text=True,
-                              timeout=120, check=False)
+        proc = subprocess.run(
+            _argv(project, *ASKED),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         os.close(follower)
         follower = -1
         seen = b""

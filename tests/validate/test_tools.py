@@ -90,7 +90,9 @@ def by_file(outcome) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
 
 def test_yamllint(tmp_path: Path) -> None:
     need("yamllint")
-    write(tmp_path, {"good.yaml": "a: 1\nb:\n  - x\n", "bad.yaml": "a: 1\na: 2\nb: yes\nc:   [1,2]\n"})
+    write(
+        tmp_path, {"good.yaml": "a: 1\nb:\n  - x\n", "bad.yaml": "a: 1\na: 2\nb: yes\nc:   [1,2]\n"}
+    )
     outcome = yamllint.check(ws(tmp_path, yaml_files=("good.yaml", "bad.yaml")))
     found = by_file(outcome)
     assert set(found) == {"bad.yaml"}
@@ -141,9 +143,12 @@ def test_kustomize_and_kubernetes_validate(tmp_path: Path) -> None:
         "k8s/crd/monitor.yaml": "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n"
                                 "metadata: {name: m}\nspec: {}\n",
     })
-    workspace = ws(tmp_path, k8s_resources=("k8s/base/service.yaml", "k8s/bad/deployment.yaml",
-                                            "k8s/crd/monitor.yaml"),
-                   k8s_overlays=("k8s/overlays/ok", "k8s/overlays/broken"), kubernetes_version="1.35")
+    workspace = ws(
+        tmp_path,
+        k8s_resources=("k8s/base/service.yaml", "k8s/bad/deployment.yaml", "k8s/crd/monitor.yaml"),
+        k8s_overlays=("k8s/overlays/ok", "k8s/overlays/broken"),
+        kubernetes_version="1.35",
+    )
     built = kubernetes.check_kustomize(workspace)
     assert [f.file for f in built.findings] == ["k8s/overlays/broken/kustomization.yaml"]
     outcome = kubernetes.check_validate(workspace)

@@ -1,1 +1,2 @@
-"""PyGithub and GitHub's APIs: the client (REST, retries, pacing), git data writes, the GraphQL snapshot."""
+"""PyGithub and GitHub's APIs: the client (REST, retries, pacing), git data writes, the GraphQL
+snapshot."""

@@ -3,7 +3,8 @@
 Bounded concurrency (a small thread pool); one WritePacer per token so mutating requests keep
 GitHub's minimum spacing however many workers run; primary limits (X-RateLimit-Remaining and
 Reset) make every worker wait for the reset before it runs dry; secondary limits (403/429 with
-Retry-After) are retried by PyGithub's GithubRetry as configured in mlgen.integrations.github.client.
+Retry-After) are retried by PyGithub's GithubRetry as configured in
+mlgen.integrations.github.client.
 A JSON state file records each finished repository with the spec/tree it saw, so a rerun
 skips what is done and a crash loses at most the repositories in flight.
 

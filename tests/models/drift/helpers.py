@@ -38,5 +38,7 @@ def write_request_log(df: pd.DataFrame, folder: Path, *, ts: str = "2030-01-01T0
     path = folder / "requests.jsonl"
     with path.open("a", encoding="utf-8") as fh:
         for row in df.to_dict("records"):
-            fh.write(json.dumps({"ts": ts, "model": model, "features": row, "prediction": 0}) + "\n")
+            fh.write(
+                json.dumps({"ts": ts, "model": model, "features": row, "prediction": 0}) + "\n"
+            )
     return path

@@ -115,8 +115,12 @@ def test_wrong_types_and_bad_lines_in_the_request_log(reference: Path, tmp_path:
     assert report.exit_code == 0
 
 
-def test_a_corrupt_parquet_file_is_skipped_and_the_others_read(reference: Path, tmp_path: Path) -> None:
-    frame(np.random.default_rng(6), 1_000, numeric=3, categorical=2).to_parquet(tmp_path / "a.parquet")
+def test_a_corrupt_parquet_file_is_skipped_and_the_others_read(
+    reference: Path, tmp_path: Path
+) -> None:
+    frame(np.random.default_rng(6), 1_000, numeric=3, categorical=2).to_parquet(
+        tmp_path / "a.parquet"
+    )
     (tmp_path / "b.parquet").write_bytes(b"PAR1 this is not really parquet")
     report = run_drift(reference, tmp_path, DriftSettings())
     assert "corrupt_file" in kinds(report)

@@ -31,7 +31,9 @@ def project(tmp_path: Path) -> Path:
     numeric, categorical = names(ref)
     write_profile(ref, tmp_path / "artifacts" / "reference_profile.json", numeric=numeric,
                   categorical=categorical, model="demo")
-    cur = frame(np.random.default_rng(12), 3_000, numeric=4, categorical=2, shifted=SHIFTED, shift=1.0)
+    cur = frame(
+        np.random.default_rng(12), 3_000, numeric=4, categorical=2, shifted=SHIFTED, shift=1.0
+    )
     now = datetime.now(UTC)
     write_request_log(cur, tmp_path / "logs", ts=_rfc3339(now - timedelta(hours=1)))
     # Rows outside a 24h window, that only `--window all` reads:
@@ -50,9 +52,13 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_explicit_files_json_and_no_drift_exit_0(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_explicit_files_json_and_no_drift_exit_0(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ref = project / "artifacts" / "reference_profile.json"
-    frame(np.random.default_rng(1), 2_000, numeric=4, categorical=2).to_parquet(project / "same.parquet")
+    frame(np.random.default_rng(1), 2_000, numeric=4, categorical=2).to_parquet(
+        project / "same.parquet"
+    )
     code = main(["drift", "--reference", str(ref), "--current", str(project / "same.parquet"),
                  "--json", "-o", str(project / "out")])
     doc = json.loads(capsys.readouterr().out)
@@ -94,8 +100,13 @@ def test_window_keeps_only_recent_rows(project: Path, capsys: pytest.CaptureFixt
 def test_failed_run_keeps_last_success_in_textfile(project: Path) -> None:
     assert main(["-C", str(project), "drift", "--window", "all", "--no-actions"]) == 1
     prom = project / "metrics" / "mlgen_drift_demo.prom"
-    before = [ln for ln in prom.read_text().splitlines() if ln.startswith("mlgen_drift_last_success")]
-    assert main(["-C", str(project), "drift", "--current", str(project / "empty"), "--no-actions"]) == 2
+    before = [
+        ln for ln in prom.read_text().splitlines() if ln.startswith("mlgen_drift_last_success")
+    ]
+    assert (
+        main(["-C", str(project), "drift", "--current", str(project / "empty"), "--no-actions"])
+        == 2
+    )
     text = prom.read_text()
     assert [ln for ln in text.splitlines() if ln.startswith("mlgen_drift_last_success")] == before
     assert 'mlgen_drift_run_status{model="demo"} 2.0' in text
@@ -132,7 +143,9 @@ def test_metrics_go_to_a_pushgateway_when_configured(project: Path, gateway: str
                  "--pushgateway", gateway]) == 1
     (method, path, body) = _Gateway.received[-1]
     assert (method, path) == ("PUT", "/metrics/job/mlgen_drift/model/demo")
-    assert "# TYPE mlgen_drift_share gauge" in body and 'mlgen_drift_share{model="demo"} 0.5' in body
+    assert (
+        "# TYPE mlgen_drift_share gauge" in body and 'mlgen_drift_share{model="demo"} 0.5' in body
+    )
     assert not (project / "metrics").exists()  # Pushgateway wins over the textfile
 
 
@@ -166,7 +179,9 @@ def test_spec_min_rows_and_missing_rate_threshold_are_used(
             str(project / "missing.parquet"), "--window", "all"]
     assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["settings"]["thresholds"]["missing_rate"] == 0.2 and doc["settings"]["min_rows"] == 50
+    assert (
+        doc["settings"]["thresholds"]["missing_rate"] == 0.2 and doc["settings"]["min_rows"] == 50
+    )
     num02 = next(f for f in doc["features"] if f["name"] == "num02")
     assert num02["missing"]["change"] == pytest.approx(0.15) and not num02["drifted"]
     assert main([*args, "--threshold", "missing_rate=0.1"]) == 0
@@ -246,6 +261,8 @@ def test_a_model_column_filters_every_reader(tmp_path: Path, fmt: str,
         path.write_text(both.to_json(orient="records", lines=True) + "{not json\n")
     else:
         both.to_csv(path, index=False)
-    assert main(["-C", str(root), "drift", "--json", "--current", str(path), "--window", "all"]) == 0
+    assert (
+        main(["-C", str(root), "drift", "--json", "--current", str(path), "--window", "all"]) == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["current"]["rows"] == 1_000 and doc["current"]["other_models"] == {"fraud": 1_000}

@@ -25,7 +25,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
-def test_planted_drift_in_3_of_30_is_flagged_exactly(reference: Path, tmp_path: Path, fmt: str) -> None:
+def test_planted_drift_in_3_of_30_is_flagged_exactly(
+    reference: Path, tmp_path: Path, fmt: str
+) -> None:
     cur = frame(np.random.default_rng(7), 20_000, shifted=PLANTED)
     path = tmp_path / f"window.{fmt}"
     if fmt == "parquet":
@@ -47,8 +49,9 @@ def test_planted_categorical_drift_is_flagged(reference: Path, tmp_path: Path) -
     assert [f.name for f in report.drifted] == ["cat2"]
 
 
-def test_same_distribution_flags_nothing_over_many_seeds(reference: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_same_distribution_flags_nothing_over_many_seeds(
+    reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     false_alarms = 0
     checked = 0
     for seed in range(SEEDS):

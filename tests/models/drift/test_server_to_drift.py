@@ -183,7 +183,9 @@ def test_cronjob_command_judges_the_real_servers_request_log(project: Path, tmp_
     assert report["exit_code"] == 1 and report["dataset"]["drift"] is True
     assert sorted(report["dataset"]["drifted_features"]) == sorted(PLANTED)
     assert report["current"]["rows"] == ROWS and report["current"]["format"] == "jsonl"
-    assert report["model"] == NAME and report["settings"]["methods"]["numeric_used"] == "wasserstein"
+    assert (
+        report["model"] == NAME and report["settings"]["methods"]["numeric_used"] == "wasserstein"
+    )
     by_name = {f["name"]: f for f in report["features"]}
     assert by_name["income"]["scores"]["wasserstein"] > 0.5  # a shift of ~1 reference std
     assert by_name["age"]["drifted"] is False and by_name["age"]["status"] == "ok"

@@ -101,7 +101,9 @@ def test_a_metric_that_is_not_a_number_is_bad_input(value: object) -> None:
 
 
 def test_champion_without_the_metric_is_bad_input() -> None:
-    with pytest.raises(gate.GateInputError, match="champion.json: the champion's metrics have no 'm'"):
+    with pytest.raises(
+        gate.GateInputError, match="champion.json: the champion's metrics have no 'm'"
+    ):
         gate.evaluate_gate("x", "f", {"m": 1.0}, {}, gate.ChampionRule("m"),
                            gate.ChampionInfo("champion.json", {"other": 1.0}))
 
@@ -131,8 +133,9 @@ def test_markdown_cannot_be_broken_by_metric_names() -> None:
 # --- the command ---------------------------------------------------------------------------------
 
 
-def test_first_model_passes_with_a_note_and_writes_both_reports(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_first_model_passes_with_a_note_and_writes_both_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = make_project(tmp_path / "p")
     code, report = run(root, "--champion", "champion/metrics.json", "--first-model")
     out = capsys.readouterr().out
@@ -246,8 +249,9 @@ def test_champion_over_http(tmp_path: Path, champion_url: str) -> None:
 
 @pytest.mark.parametrize(("path", "message"), [
     ("/error", "HTTP 500"), ("/broken.json", "not valid JSON")])
-def test_champion_url_that_fails_is_bad_input(tmp_path: Path, champion_url: str, path: str,
-                                              message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_champion_url_that_fails_is_bad_input(
+    tmp_path: Path, champion_url: str, path: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = make_project(tmp_path / "p")
     code, report = run(root, "--champion", champion_url + path)
     assert code == 2 and message in capsys.readouterr().err
@@ -255,7 +259,9 @@ def test_champion_url_that_fails_is_bad_input(tmp_path: Path, champion_url: str,
     assert "could not run" in (root / "reports/gate/gate.md").read_text()
 
 
-def test_unreachable_champion_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_champion_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
@@ -266,7 +272,9 @@ def test_unreachable_champion_is_bad_input(tmp_path: Path, capsys: pytest.Captur
     assert "cannot fetch" in capsys.readouterr().err
 
 
-def test_missing_metrics_file_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_metrics_file_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = make_project(tmp_path / "p", metrics=None)
     code, report = run(root)
     err = capsys.readouterr().err
@@ -280,7 +288,9 @@ def test_gated_metric_absent_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "no metric(s) brier" in capsys.readouterr().err
 
 
-def test_metrics_file_that_is_not_json_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_metrics_file_that_is_not_json_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = make_project(tmp_path / "p")
     (root / "other.json").write_text("{roc_auc: 0.8")
     assert run(root, "--metrics", "other.json")[0] == 2

@@ -47,7 +47,11 @@ class Server:
                 timeout: float = 30.0) -> Response:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+            data = (
+                raw
+                if raw is not None
+                else (json.dumps(body).encode() if body is not None else None)
+            )
             conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             return Response(resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()})

@@ -1,4 +1,6 @@
-"""A small credit-like model for the server tests: numpy-made data, the scaffold's pipeline shape."""
+"""A small credit-like model for the server tests: numpy-made data, the scaffold's pipeline
+shape."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +28,11 @@ def train_model(path: Path, task: str = "classification", rows: int = 600, seed:
         "employment_type": rng.choice(["salaried", "self_employed", "unemployed"], rows),
         "region": rng.choice(["north", "south", "east", "west"], rows),
     })
-    signal = 2.5 * frame["debt_ratio"] + (frame["employment_type"] == "unemployed") + rng.normal(0, 0.4, rows)
+    signal = (
+        2.5 * frame["debt_ratio"]
+        + (frame["employment_type"] == "unemployed")
+        + rng.normal(0, 0.4, rows)
+    )
     pre = ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(NUMERIC)),
         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),

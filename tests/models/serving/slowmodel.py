@@ -8,7 +8,8 @@ from typing import Any
 
 
 class SlowModel:
-    """Delegates to a fitted pipeline; a row with age == 999 sleeps `delay` s after touching a marker."""
+    """Delegates to a fitted pipeline; a row with age == 999 sleeps `delay` s after touching a
+    marker."""
 
     def __init__(self, inner: Any, marker: str, delay: float) -> None:
         self.inner = inner

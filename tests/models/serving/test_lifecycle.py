@@ -1,4 +1,6 @@
-"""Start-up without a usable model (exit 2), hot reload that keeps a good model, SIGTERM draining."""
+"""Start-up without a usable model (exit 2), hot reload that keeps a good model, SIGTERM
+draining."""
+
 from __future__ import annotations
 
 import shutil

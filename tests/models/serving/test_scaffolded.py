@@ -61,8 +61,16 @@ def test_init_train_gate_serve(tmp_path: Path, task: str, name: str) -> None:
         assert len(predicted.json()["predictions"]) == 2
         inputs = [{"name": f, "datatype": "FP64", "shape": [2], "data": [r[f] for r in records]}
                   for f in features["numeric"]]
-        inputs += [{"name": f, "datatype": "BYTES", "shape": [2], "parameters": {"content_type": "str"},
-                    "data": [r[f] for r in records]} for f in features["categorical"]]
+        inputs += [
+            {
+                "name": f,
+                "datatype": "BYTES",
+                "shape": [2],
+                "parameters": {"content_type": "str"},
+                "data": [r[f] for r in records],
+            }
+            for f in features["categorical"]
+        ]
         infer = server.request("POST", f"/v2/models/{name}/infer",
                                {"parameters": {"content_type": "pd"}, "inputs": inputs})
         assert infer.status == 200, infer.body

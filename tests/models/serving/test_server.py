@@ -26,9 +26,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, A
 
     tmp = tmp_path_factory.mktemp("serve")
     model_path = train_model(tmp / "model.joblib")
-    server = start_server(tmp, model_path, "--request-log", str(tmp / "reqlog"), "--sample-rate", "1",
-                          "--max-body-bytes", "4096", "--max-wait-ms", "2",
-                          "--metrics-dir", str(tmp / "metrics"))
+    server = start_server(
+        tmp,
+        model_path,
+        "--request-log",
+        str(tmp / "reqlog"),
+        "--sample-rate",
+        "1",
+        "--max-body-bytes",
+        "4096",
+        "--max-wait-ms",
+        "2",
+        "--metrics-dir",
+        str(tmp / "metrics"),
+    )
     try:
         server.wait_for("/v2/health/ready", 200)
         yield server, joblib.load(model_path), tmp
@@ -108,7 +119,9 @@ def test_a_request_encoded_by_mlservers_pandas_codec(served: tuple[Server, Any, 
     assert out["predict"]["data"] == want_pred and out["predict"]["shape"] == [2, 1]
 
 
-def test_predict_records_bare_list_nan_and_unseen_category(served: tuple[Server, Any, Path]) -> None:
+def test_predict_records_bare_list_nan_and_unseen_category(
+    served: tuple[Server, Any, Path],
+) -> None:
     server, model, _ = served
     rows = [row(), row(income=None, employment_type="astronaut", region=None)]
     a = server.request("POST", "/predict", {"instances": rows})
@@ -162,7 +175,11 @@ def test_malformed_json_is_400_and_oversized_body_413(served: tuple[Server, Any,
 
 def _metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+        if (
+            line.startswith(name + " ")
+            or line.startswith(name + "{")
+            and line.split(" ")[0] == name
+        ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

@@ -30,19 +30,32 @@ def test_records_accept_null_nan_and_ints_and_refuse_bools_infinity_strings() ->
     with pytest.raises(InputError) as exc:
         parse_records([{"income": True, "age": math.inf, "region": 3}, "row"], NUM, CAT)
     assert exc.value.status == 422
-    assert _locs(exc) == {("body", 0, "income"), ("body", 0, "age"), ("body", 0, "region"), ("body", 1)}
+    assert _locs(exc) == {
+        ("body", 0, "income"),
+        ("body", 0, "age"),
+        ("body", 0, "region"),
+        ("body", 1),
+    }
     with pytest.raises(InputError) as exc:
         parse_records({"instances": [], "extra": 1}, NUM, CAT)
     assert _locs(exc) == {("extra",)}
 
 
-def _tensor(name: str, datatype: str, data: list[Any], shape: list[int] | None = None) -> dict[str, Any]:
+def _tensor(
+    name: str, datatype: str, data: list[Any], shape: list[int] | None = None
+) -> dict[str, Any]:
     return {"name": name, "datatype": datatype, "shape": shape or [len(data)], "data": data}
 
 
 def test_v2_checks_shapes_rows_duplicates_codec_and_outputs() -> None:
-    ok = {"inputs": [_tensor("income", "INT64", [1, 2]), _tensor("age", "FP32", [[3.0], [4.0]], [2, 1]),
-                     _tensor("region", "BYTES", ["a", None])], "outputs": [{"name": "predict_proba"}]}
+    ok = {
+        "inputs": [
+            _tensor("income", "INT64", [1, 2]),
+            _tensor("age", "FP32", [[3.0], [4.0]], [2, 1]),
+            _tensor("region", "BYTES", ["a", None]),
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
     req = parse_v2(ok, NUM, CAT, classifier=True)
     assert req.columns.rows == 2 and req.columns.data["age"] == [3.0, 4.0]
     assert req.outputs == ("predict_proba",)
@@ -70,7 +83,9 @@ def test_micro_batcher_merges_concurrent_requests_and_respects_the_cap() -> None
             calls.append(rows)
             return cols["x"]
 
-        def finish(cols: dict[str, list[Any]], rows: int, sizes: list[int], out: list[Any]) -> list[Any]:
+        def finish(
+            cols: dict[str, list[Any]], rows: int, sizes: list[int], out: list[Any]
+        ) -> list[Any]:
             res, start = [], 0
             for size in sizes:
                 res.append(out[start:start + size])
@@ -174,12 +189,16 @@ def test_serve_without_spec_needs_model_and_does_not_import_the_runtime(tmp_path
     assert "give --model PATH" in out.stderr
 
 
-def test_a_busier_worker_steps_back_from_accepting_but_not_forever(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_busier_worker_steps_back_from_accepting_but_not_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlgen.models.serving import accept
     from mlgen.models.serving import metrics as prom
 
-    idle, busy = prom.WorkerMetrics(tmp_path, 0, workers=2), prom.WorkerMetrics(tmp_path, 1, workers=2)
+    idle, busy = (
+        prom.WorkerMetrics(tmp_path, 0, workers=2),
+        prom.WorkerMetrics(tmp_path, 1, workers=2),
+    )
     idle.set(prom.LAYOUT.connections, 2)
     open_here = [3]
     acceptor = accept.BalancedAcceptor(None, None, None, lambda: open_here[0], busy, 2)  # type: ignore[arg-type]

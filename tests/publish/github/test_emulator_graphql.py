@@ -244,9 +244,11 @@ def test_mutation_is_refused(gh: Github) -> None:
 
 def test_connection_needs_first_or_last(gh: Github) -> None:
     with pytest.raises(github.GithubException) as raised:
-        gh.requester.graphql_query('{ repository(owner: "acme", name: "credit-risk") '
-                                   "{ defaultBranchRef { associatedPullRequests { totalCount } } } }",
-                                   {})
+        gh.requester.graphql_query(
+            '{ repository(owner: "acme", name: "credit-risk") '
+            "{ defaultBranchRef { associatedPullRequests { totalCount } } } }",
+            {},
+        )
     assert "`first` or `last`" in raised.value.data["errors"][0]["message"]
 
 

@@ -26,7 +26,9 @@ def emulator() -> Iterator[JenkinsEmulator]:
 
 
 @pytest.fixture
-def jenkins_env(emulator: JenkinsEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> JenkinsEmulator:
+def jenkins_env(
+    emulator: JenkinsEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> JenkinsEmulator:
     monkeypatch.setenv("JENKINS_URL", emulator.url)
     monkeypatch.setenv("JENKINS_USER", "admin")
     monkeypatch.setenv("JENKINS_API_TOKEN", ADMIN_TOKEN)
@@ -60,7 +62,8 @@ def write_spec(folder: Path, name: str = "credit-risk", *, jenkins_folder: str |
 
 def index_now(emu: JenkinsEmulator, project: str) -> None:
     """Have the emulator index a multibranch project at once, as a finished scan would: for
-    tests about something else than the first scan (see tests/publish/jenkins/test_trigger_scan.py)."""
+    tests about something else than the first scan (see
+    tests/publish/jenkins/test_trigger_scan.py)."""
     import requests
 
     answer = requests.post(emu.url + "_emulator/indexing", json={"index_now": project}, timeout=5)

@@ -46,7 +46,9 @@ def test_apply_creates_folders_and_job_then_changes_nothing(
     assert source is not None
     assert source.get("class") == "org.jenkinsci.plugins.github_branch_source.GitHubSCMSource"
     assert source.findtext("apiUri") == "https://github.bank.internal/api/v3"
-    assert source.findtext("repoOwner") == "bank-ml" and source.findtext("repository") == "credit-risk"
+    assert (
+        source.findtext("repoOwner") == "bank-ml" and source.findtext("repository") == "credit-risk"
+    )
     assert source.findtext("credentialsId") == "github-app"
     assert root.findtext("factory/scriptPath") == "Jenkinsfile"
     description = root.findtext("description") or ""
@@ -84,7 +86,9 @@ def test_ui_edit_is_detected_reported_and_overwritten(
     assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0
     client = jenkins.Jenkins(jenkins_env.url, "admin", ADMIN_TOKEN)
     live = client.get_job_config(JOB)
-    client.reconfig_job(JOB, live.replace("<credentialsId>github-app<", "<credentialsId>hand-made<"))
+    client.reconfig_job(
+        JOB, live.replace("<credentialsId>github-app<", "<credentialsId>hand-made<")
+    )
 
     # The cache alone cannot see it (no request is made), --refresh does.
     cached = plan_json(capsys, repo, "--cache")
@@ -118,7 +122,9 @@ def test_prune_deletes_exactly_what_it_listed_and_cache_forgets(
     write_spec(other, "churn", repository="bank-ml/churn")
     assert call_mlgen(capsys, "-C", str(other), "jenkins", "apply")[0] == 0
     client = jenkins.Jenkins(jenkins_env.url, "admin", ADMIN_TOKEN)
-    client.create_job("ml/hand-made", "<flow-definition><description>x</description></flow-definition>")
+    client.create_job(
+        "ml/hand-made", "<flow-definition><description>x</description></flow-definition>"
+    )
 
     write_spec(repo, jenkins_folder="ml/new")  # the job moves
     assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply", "--cache")[0] == 0

@@ -125,7 +125,9 @@ def test_build_with_parameters_queue_build_console(emulator: JenkinsEmulator) ->
 def test_multibranch_branches_exist_only_after_a_scan(emulator: JenkinsEmulator) -> None:
     emulator.state.scan_seconds = 0.2
     client = admin(emulator)
-    client.create_job("mb", "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>")
+    client.create_job(
+        "mb", "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>"
+    )
     assert not client.job_exists("mb/main")  # createItem does not index (ComputedFolder)
     with pytest.raises(jenkins.NotFoundException):
         client.build_job("mb/main")
@@ -151,7 +153,9 @@ def test_multibranch_branches_exist_only_after_a_scan(emulator: JenkinsEmulator)
 
 def test_indexing_knob_sets_branches_and_indexes_at_once(emulator: JenkinsEmulator) -> None:
     client = admin(emulator)
-    client.create_job("mb", "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>")
+    client.create_job(
+        "mb", "<org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject/>"
+    )
     answer = requests.post(emulator.url + "_emulator/indexing", timeout=5, json={
         "branches": ["main", "release"], "scan_seconds": 60, "index_now": "mb"})
     assert answer.json() == {"branches": ["main", "release"], "scan_seconds": 60.0}

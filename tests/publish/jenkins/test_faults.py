@@ -62,8 +62,14 @@ def test_password_instead_of_token_still_works_through_the_crumb(emulator: Jenki
 
 
 def test_connection_settings_precedence_and_secret_urls() -> None:
-    env = {"JENKINS_URL": "https://env.example", "JENKINS_USER": "u", "JENKINS_API_TOKEN": "tok-123"}
-    conn = connection_from(url=None, user=None, token=None, spec_url="https://spec.example", env=env)
+    env = {
+        "JENKINS_URL": "https://env.example",
+        "JENKINS_USER": "u",
+        "JENKINS_API_TOKEN": "tok-123",
+    }
+    conn = connection_from(
+        url=None, user=None, token=None, spec_url="https://spec.example", env=env
+    )
     assert conn.url == "https://env.example/" and conn.user == "u" and "tok-123" not in repr(conn)
     assert connection_from(url=None, user=None, token=None, spec_url="https://spec.example",
                            env={}).url == "https://spec.example/"

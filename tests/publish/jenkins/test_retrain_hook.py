@@ -1,4 +1,6 @@
-"""The "jenkins" retrain hook registered in mlgen.publish.retrain starts the model's job with a reason."""
+"""The "jenkins" retrain hook registered in mlgen.publish.retrain starts the model's job with a
+reason."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +28,9 @@ def test_drift_retrain_hook_builds_the_default_branch(jenkins_env: JenkinsEmulat
     assert branch.builds[0].params == {"RETRAIN_REASON": 'psi above 0.2 (drifted: ["income"])'}
 
 
-def test_retrain_hook_failure_is_a_retrain_error(jenkins_env: JenkinsEmulator, tmp_path: Path) -> None:
+def test_retrain_hook_failure_is_a_retrain_error(
+    jenkins_env: JenkinsEmulator, tmp_path: Path
+) -> None:
     spec_file = write_spec(tmp_path / "repo")  # never applied: the job does not exist
     with pytest.raises(RetrainError, match="jenkins retrain hook: .*ml/retail/credit-risk/main"):
         get_hook("jenkins", load_spec(spec_file)).trigger("drift", {})

@@ -55,8 +55,19 @@ def test_a_branch_the_scan_never_finds_fails_within_the_deadline(
     write_spec(repo)
     assert call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")[0] == 0
     started = time.monotonic()
-    code, out, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "trigger", "--branch", "feature",
-                               "--poll", "0.1", "--scan-timeout", "1")
+    code, out, err = call_mlgen(
+        capsys,
+        "-C",
+        str(repo),
+        "jenkins",
+        "trigger",
+        "--branch",
+        "feature",
+        "--poll",
+        "0.1",
+        "--scan-timeout",
+        "1",
+    )
     elapsed = time.monotonic() - started
     assert code == 1 and 1 <= elapsed < 5, (elapsed, err)
     assert "Traceback" not in err and out == ""
