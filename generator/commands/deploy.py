@@ -46,7 +46,8 @@ def command(ctx: click.Context, environment: str, digest: str | None, digest_fil
     revision exists) or the API refused, 2 usage error.
     """
     from ..deliver.deploy import default_timeout, deploy, pinned_objects
-    from ..deliver.target import Kubectl, render_pinned, resolve_target
+    from ..deliver.target import render_pinned, resolve_target
+    from ..integrations.kubectl import Kubectl
     from ..integrations.kubernetes import Cluster, RetryPolicy
 
     target = resolve_target(project_dir(ctx), environment, digest, digest_file)

@@ -6,10 +6,11 @@ from typing import Any
 
 import yaml
 
+from ..integrations.kubectl import Kubectl
 from ..integrations.kubernetes import Cluster, describe
 from ..textdiff import diff_text
 from .rollout import MANAGER, Result, Rollout
-from .target import Kubectl, Target, manifest_objects, render_pinned
+from .target import Target, manifest_objects, render_pinned
 
 # What the server fills in and a diff should not show.
 NOISE = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import MlgenError, UsageError
+from ..integrations.kubectl import Kubectl
 
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
@@ -80,34 +79,6 @@ def resolve_target(project: Path, environment: str, digest: str | None,
                   overlay=overlay, image_name=spec.image_name, pinned_image=pinned,
                   digest=digest, port=spec.serve.port, ready_path=READY_PATH,
                   model_ready_path=model_ready_path(spec.name))
-
-
-class Kubectl:
-    """Runs kubectl (MLGEN_KUBECTL or the one on PATH) and turns failures into clean errors."""
-
-    def __init__(self, binary: str | None = None, context: str | None = None) -> None:
-        name = binary or os.environ.get("MLGEN_KUBECTL") or "kubectl"
-        found = shutil.which(name)
-        if not found:
-            raise MlgenError(f"kubectl not found ({name}); install it or set MLGEN_KUBECTL")
-        self.binary = found
-        self.context = context
-
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 900) -> str:
-        argv = [self.binary, *(["--context", self.context] if self.context else []), *args]
-        try:
-            out = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                 timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise MlgenError(
-                f"kubectl {' '.join(args[:2])} timed out after {timeout:.0f}s"
-            ) from exc
-        if out.returncode != 0:
-            detail = (out.stderr or out.stdout).strip()
-            raise MlgenError(
-                f"kubectl {' '.join(args[:2])} failed (exit {out.returncode}): {detail}"
-            )
-        return out.stdout
 
 
 def render_pinned(kubectl: Kubectl, target: Target) -> str:
