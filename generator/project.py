@@ -1,9 +1,9 @@
 """The model repository a command acts on, and the list of Artifacts it should contain.
 
-`Project` is the one place that knows where things live in a repository: `mlgen.yaml`, the
-`.mlgen/` folder (lock, journal, build inputs) and how to load the spec, required or "if there
-is one". Commands get it from the root group's `-C` with `current_project(ctx)`. Importing this
-module stays cheap (no pydantic, no Jinja) so that light commands start fast.
+`Project` knows where a repository's `mlgen.yaml` is and how to load it, required or "if there
+is one" (the names of mlgen.yaml and `.mlgen/` are in mlgen.models.contract). Commands find
+the folder from the root group's `-C` with `project_dir(ctx)`. Importing this module stays
+cheap (no pydantic, no Jinja) so that light commands start fast.
 
 Template folders layer, first match wins: the command line's `--templates`, then the spec's
 `templates:` (a project's overrides), then `MLGEN_TEMPLATES` (an organisation's overrides,
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlgen.models.contract import SPEC_FILENAME, STATE_DIR
+from mlgen.models.contract import SPEC_FILENAME
 
 from .errors import UsageError
 
@@ -46,10 +46,6 @@ class Project:
     def spec_path(self) -> Path:
         return self.root / SPEC_FILENAME
 
-    @property
-    def state_dir(self) -> Path:
-        return self.root / STATE_DIR
-
     def has_spec(self) -> bool:
         return self.spec_path.is_file()
 
@@ -68,10 +64,6 @@ def project_dir(ctx: click.Context) -> Path:
     """The folder the command acts on (the root group's -C)."""
     settings = ctx.find_object(Settings)
     return settings.project_dir if settings else Path(".")
-
-
-def current_project(ctx: click.Context) -> Project:
-    return Project(project_dir(ctx))
 
 
 def load_project(project_dir: Path) -> Spec:

@@ -153,12 +153,12 @@ def _retrain_trigger(spec: Any, root: Path) -> Any:
     from mlgen.models.drift.actions import ActionFailed, RetrainRequest
 
     def trigger(request: RetrainRequest) -> str:
-        from ..publish.retrain import get_hook
+        from ..publish.retrain import RetrainError, start_retrain
 
         try:
-            hook = get_hook(request.hook, spec, project_dir=root)
-            return hook.trigger(request.reason, dict(request.details))
-        except (MlgenError, OSError) as exc:
+            return start_retrain(request.hook, spec, request.reason, request.details,
+                                 project_dir=root)
+        except RetrainError as exc:
             raise ActionFailed(str(exc)) from exc
 
     return trigger

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..errors import MlgenError, UsageError, require_extra
+from ..errors import UsageError, require_extra
 from ..project import load_project, project_dir
 
 
@@ -149,15 +149,15 @@ def _actions(report: Any, on_drop: tuple[str, ...], spec: Any, root: Path,
                          "detail": f"would start {hook}: {report.reason}"})
             click.echo(f"dry run: would start a retraining via {hook}", err=True)
             continue
-        from ..publish.retrain import get_hook
+        from ..publish.retrain import RetrainError, start_retrain
 
         details = {"model": report.model, "window": dict(report.window),
                    "drops": [d.metric for d in report.drops],
                    "labelled": report.counts.get("labelled")}
         try:
-            ref = get_hook(hook, spec, project_dir=root).trigger(
-                f"performance drop: {report.reason}", details)
-        except (MlgenError, OSError) as exc:
+            ref = start_retrain(hook, spec, f"performance drop: {report.reason}", details,
+                                project_dir=root)
+        except RetrainError as exc:
             click.echo(f"retrain hook {hook!r} failed: {exc}", err=True)
             done.append({"action": "retrain", "status": "failed", "hook": hook,
                          "detail": str(exc)})

@@ -92,6 +92,19 @@ HOOKS: dict[str, HookFactory | str] = {
 }
 
 
+def start_retrain(name: str, spec: Any, reason: str, details: Mapping[str, Any], *,
+                  project_dir: str | os.PathLike[str] | None = None) -> str:
+    """Build the hook `name` and start a retraining: what drift's and monitor's retrain
+    actions both do. Any failure (an unknown hook, the server's answer, a command that cannot
+    start) is a RetrainError with the same message, so callers catch one type."""
+    try:
+        return get_hook(name, spec, project_dir=project_dir).trigger(reason, dict(details))
+    except RetrainError:
+        raise
+    except (MlgenError, OSError) as exc:
+        raise RetrainError(str(exc)) from exc
+
+
 def register(name: str, factory: HookFactory | str) -> None:
     HOOKS[name] = factory
 
