@@ -266,3 +266,20 @@ def test_a_model_column_filters_every_reader(tmp_path: Path, fmt: str,
     )
     doc = json.loads(capsys.readouterr().out)
     assert doc["current"]["rows"] == 1_000 and doc["current"]["other_models"] == {"fraud": 1_000}
+
+
+def test_a_failing_retrain_hook_is_reported_and_the_verdict_stands(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = project / "mlgen.yaml"
+    text = spec.read_text()
+    start = text.index("  retrain_command:")
+    end = text.index("\n", start)
+    spec.write_text(text[:start] + "  retrain_command: echo 'queue full' >&2; exit 3"
+                    + text[end:])
+    code = main(["-C", str(project), "drift", "--window", "all"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "retrain hook 'command' failed: drift.retrain_command exited 3: queue full" in err
+    report = json.loads((project / "reports" / "drift" / "drift-report.json").read_text())
+    assert {a["action"]: a["status"] for a in report["actions"]} == {"alert": "sent",
+                                                                     "retrain": "failed"}

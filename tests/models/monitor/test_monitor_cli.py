@@ -149,3 +149,16 @@ def test_monitor_counts_unknown_duplicate_late_labels(
     assert c["late_labels"] == 400 - c["labelled"] > 0
     code, _, err = call_mlgen(capsys, "-C", str(root), "monitor", "--window", "soon")
     assert code == 2 and "--window" in err
+
+
+def test_a_failing_retrain_hook_is_reported_and_the_verdict_stands(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, _ = make_project(tmp_path, flip=0.3, extra={
+        "drift": {"retrain_hook": "command",
+                  "retrain_command": "echo 'queue full' >&2; exit 3"}})
+    code, _out, err = call_mlgen(capsys, "-C", str(root), "monitor", "--now", NOW_ARG)
+    assert code == 1, err
+    assert "retrain hook 'command' failed: drift.retrain_command exited 3: queue full" in err
+    report = json.loads((root / "reports" / "monitor" / "monitor-report.json").read_text())
+    (retrain,) = [a for a in report["actions"] if a["action"] == "retrain"]
+    assert retrain["status"] == "failed" and "exited 3" in retrain["detail"]
