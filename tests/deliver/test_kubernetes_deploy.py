@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.emulators.kubernetes import Broken, ClusterState, Fault, KubernetesEmulator
+from tests.emulators.kubernetes import (
+    Broken,
+    ClusterState,
+    Fault,
+    KubernetesEmulator,
+    public,
+    schema_problems,
+)
 from tests.helpers import run_mlgen
 
 TOKEN = "k8s-test-token-6d1f0c2b9e"
@@ -48,6 +55,9 @@ def cluster(tmp_path: Path) -> Iterator[tuple[KubernetesEmulator, Path]]:
             "contexts": [{"name": "emulated",
                           "context": {"cluster": "emulated", "user": "deployer"}}]}))
         yield emulator, kubeconfig
+        # Everything answered was checked on the way out; check what is stored as well.
+        for obj in list(state.objects.values()):
+            state.schema_errors.extend(schema_problems(public(obj)))
         assert state.schema_errors == [], state.schema_errors[:5]
 
 
@@ -240,3 +250,31 @@ def test_status_after_deploy_and_after_rollback(project: Path, cluster) -> None:
     table = mlgen(project, kubeconfig, "status")
     assert table.returncode == 0, table.stderr
     assert "rolled-back" in table.stdout and "not deployed" in table.stdout
+
+
+def test_emulator_runs_on_its_own(tmp_path: Path) -> None:
+    import socket
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.kubernetes", "--port",
+                             str(port), "--token", TOKEN], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "Kubernetes API emulator on" in proc.stdout.readline()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/apis/apps/v1/namespaces/ns/deployments",
+            headers={"Authorization": f"Bearer {TOKEN}"})
+        for _ in range(50):  # the first line is printed before serve_forever starts
+            try:
+                listing = json.loads(urllib.request.urlopen(request).read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert listing["kind"] == "DeploymentList" and listing["items"] == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
