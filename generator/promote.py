@@ -111,16 +111,23 @@ def _quantile(q: float, buckets: dict[float, float]) -> float | None:
 def _distribution(samples: list[Sample]) -> dict[str, float]:
     """Per-bucket (not cumulative) counts of the prediction distribution."""
     for hist in ("mlgen_prediction_score", "mlgen_prediction_value"):
-        cumulative = {float(s.labels["le"]): s.value for s in samples
-                      if s.name == f"{hist}_bucket" and "le" in s.labels}
+        cumulative: dict[float, float] = {}
+        for s in samples:  # summed: the text may be several pods' /metrics one after another
+            if s.name == f"{hist}_bucket" and "le" in s.labels:
+                le = float(s.labels["le"])
+                cumulative[le] = cumulative.get(le, 0.0) + s.value
         if sum(cumulative.values()):
             out, before = {}, 0.0
             for le in sorted(cumulative):
                 out[f"le={le}"] = cumulative[le] - before
                 before = cumulative[le]
             return out
-    return {f"class={s.labels.get('class', '')}": s.value for s in samples
-            if s.name == "mlgen_predictions_total"}
+    classes: dict[str, float] = {}
+    for s in samples:
+        if s.name == "mlgen_predictions_total":
+            key = f"class={s.labels.get('class', '')}"
+            classes[key] = classes.get(key, 0.0) + s.value
+    return classes
 
 
 def stats(text: str) -> ServerStats:
@@ -210,17 +217,19 @@ def table(decision: Decision) -> str:
 
 
 @dataclass(frozen=True)
-class Result:
-    decision: Decision
+class Setup:
+    """What promote needs from the spec for one environment."""
+
+    environment: str
     namespace: str
-    name: str
-    challenger_image: str
+    name: str  # the champion Deployment
+    port: int
+    challenger_image: str  # as the spec names it; --apply uses the live challenger's
     challenger_tag: str
+    limits: Limits
 
 
-def evaluate(folder: Path, environment: str, champion_url: str, challenger_url: str,
-             timeout: float = 10.0) -> Result:
-    """Load the spec, scrape both servers and decide (the core of `mlgen promote`)."""
+def setup(folder: Path, environment: str) -> Setup:
     from .errors import UsageError
     from .project import load_project
 
@@ -233,8 +242,12 @@ def evaluate(folder: Path, environment: str, champion_url: str, challenger_url: 
                          f"kubernetes.challenger.environments: "
                          f"{', '.join(spec.kubernetes.challenger_environments)}")
     t = challenger.thresholds
-    limits = Limits(t.max_error_rate, t.max_latency_p95_ms, t.max_prediction_psi, t.min_requests)
-    decision = decide(stats(scrape(champion_url, timeout)), stats(scrape(challenger_url, timeout)),
-                      limits)
-    return Result(decision, spec.namespace, spec.name,
-                  f"{spec.image_name}:{challenger.image_tag}", challenger.image_tag)
+    return Setup(environment, spec.namespace, spec.name, spec.serve.port,
+                 f"{spec.image_name}:{challenger.image_tag}", challenger.image_tag,
+                 Limits(t.max_error_rate, t.max_latency_p95_ms, t.max_prediction_psi,
+                        t.min_requests))
+
+
+def evaluate(limits: Limits, champion_metrics: str, challenger_metrics: str) -> Decision:
+    """Decide from the two servers' /metrics texts (each may be several pods' in a row)."""
+    return decide(stats(champion_metrics), stats(challenger_metrics), limits)

@@ -1,59 +1,110 @@
-"""`mlgen promote ENV`: promote the canary challenger or roll it back, from live metrics."""
+"""`mlgen promote ENV`: promote the canary challenger or roll it back, from live metrics.
+
+Parses options and calls `mlgen.promote` (the decision) and `mlgen.deliver.canary` (carrying
+it out through the `kubernetes` client); the logic lives there.
+"""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
+from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 from ..project import project_dir
 
 
 @click.command("promote")
 @click.argument("environment")
-@click.option("--champion", "champion_url", envvar="MLGEN_PROMOTE_CHAMPION", required=True,
-              metavar="URL", help="The champion's /metrics URL, e.g. through `kubectl "
-              "port-forward deployment/NAME` (env MLGEN_PROMOTE_CHAMPION).")
+@click.option("--champion", "champion_url", envvar="MLGEN_PROMOTE_CHAMPION", metavar="URL",
+              help="The champion's /metrics URL, e.g. through `kubectl port-forward "
+              "deployment/NAME` (env MLGEN_PROMOTE_CHAMPION).")
 @click.option("--challenger", "challenger_url", envvar="MLGEN_PROMOTE_CHALLENGER",
-              required=True, metavar="URL", help="The challenger's /metrics URL "
+              metavar="URL", help="The challenger's /metrics URL "
               "(env MLGEN_PROMOTE_CHALLENGER).")
+@click.option("--from-cluster", is_flag=True,
+              help="Read both Deployments' pods' /metrics through the API server's pod "
+                   "proxy instead of --champion/--challenger URLs.")
 @click.option("--apply", "do_apply", is_flag=True,
-              help="Carry the decision out with kubectl (KUBECONFIG from the environment).")
-@click.option("--dry-run", is_flag=True, help="Print the kubectl steps without running them.")
+              help="Carry the decision out on the cluster (server-side apply as mlgen, "
+                   "KUBECONFIG from the environment).")
+@click.option("--dry-run", is_flag=True, help="Print the plan without changing anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks and the plan as JSON.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds to wait for each /metrics answer.")
+@click.option("--rollout-timeout", type=click.FloatRange(1, 7200), default=600.0,
+              show_default=True, help="Seconds to wait for the champion's rollout.")
+@click.option("--context", "kube_context", default=None, help="kubeconfig context to use.")
+@click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=1.0, hidden=True)
 @click.pass_context
-def command(ctx: click.Context, environment: str, champion_url: str, challenger_url: str,
-            do_apply: bool, dry_run: bool, as_json: bool, timeout: float) -> int:
+def command(ctx: click.Context, environment: str, champion_url: str | None,
+            challenger_url: str | None, from_cluster: bool, do_apply: bool, dry_run: bool,
+            as_json: bool, timeout: float, rollout_timeout: float, kube_context: str | None,
+            poll_interval: float) -> int:
     """Compare the challenger's metrics with the thresholds and decide.
 
     Reads both servers' /metrics, checks the challenger's error rate, p95 latency and the PSI
     between the two prediction distributions against kubernetes.challenger.thresholds.
-    Exit 0 promote, 1 roll back, 2 unusable input (no challenger, unreachable server, too few
-    requests).
+    With --apply, promote gives the champion the challenger's image (rolled back by itself
+    when the rollout fails) and scales the challenger to 0; roll back scales it to 0.
+    Exit 0 promoted, 1 rolled back (or the promote rollout failed), 2 unusable input (no
+    challenger, unreachable server, too few requests).
     """
-    from ..integrations import k8s_promote
-    from ..promote import evaluate
+    from ..deliver import canary as apply_canary
+    from ..promote import evaluate, scrape, setup, table
 
-    result = evaluate(project_dir(ctx), environment, champion_url, challenger_url, timeout)
-    steps = k8s_promote.plan(result.namespace, result.name, result.challenger_image,
-                             result.decision.promote)
-    if as_json:
-        doc = {**result.decision.as_dict(), "environment": environment,
-               "plan": [s.shown() for s in steps], "applied": do_apply and not dry_run}
-        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    urls = champion_url is not None or challenger_url is not None
+    if from_cluster == urls or (urls and not (champion_url and challenger_url)):
+        raise UsageError("give --from-cluster, or both --champion URL and --challenger URL")
+    found = setup(project_dir(ctx), environment)
+    canary = apply_canary.Canary(found.namespace, found.name)
+    cluster = None
+    if from_cluster or do_apply:
+        from ..integrations.kubernetes import Cluster, RetryPolicy
+
+        cluster = Cluster(context=kube_context, retry=RetryPolicy(request_timeout=timeout))
+    if cluster is not None and from_cluster:
+        from mlgen.models.contract import METRICS_PATH
+
+        texts = [apply_canary.cluster_metrics(cluster, found.namespace, name, found.port,
+                                              METRICS_PATH)
+                 for name in (canary.champion, canary.challenger)]
     else:
-        from ..promote import table
-
-        click.echo(table(result.decision))
-        if dry_run or not do_apply:
-            click.echo("plan" + (" (--apply runs it)" if not do_apply else "") + ":")
+        texts = [scrape(str(url), timeout) for url in (champion_url, challenger_url)]
+    decision = evaluate(found.limits, *texts)
+    image = found.challenger_image
+    if cluster is not None and decision.promote:
+        image = apply_canary.live_challenger_image(cluster, canary)
+    steps = apply_canary.plan(canary, decision.promote, image)
+    applying = do_apply and not dry_run
+    if not as_json:
+        click.echo(table(decision))
+        if not applying:
+            click.echo("plan" + ("" if do_apply else " (--apply carries it out)") + ":")
             for step in steps:
-                click.echo(f"  {step.shown()}  # {step.why}")
-    if do_apply and not dry_run:
-        k8s_promote.apply(steps, lambda line: click.echo(line, err=True))
-        if result.decision.promote:
-            click.echo(f"promoted: set version to {result.challenger_tag} and remove "
-                       "kubernetes.challenger in mlgen.yaml, or the next deploy brings the "
-                       "old champion back", err=True)
-    return 0 if result.decision.promote else 1
+                click.echo(f"  {step.action}  # {step.why}")
+    doc: dict[str, Any] = {**decision.as_dict(), "environment": environment,
+                           "plan": [s.action for s in steps], "applied": applying}
+    code = EXIT_OK if decision.promote else EXIT_FAILURE
+    if applying and cluster is not None:
+        def echo(line: str) -> None:
+            click.echo(line, err=True)
+
+        if decision.promote:
+            rollout = apply_canary.promote(cluster, canary, environment, image,
+                                           timeout=rollout_timeout, poll=poll_interval,
+                                           echo=echo)
+            doc["rollout"] = rollout.as_json()
+            if rollout.result != "succeeded":
+                code = EXIT_FAILURE
+                echo(f"promote rollout {rollout.result}: the champion is back on its previous "
+                     f"image, the challenger still runs:\n{rollout.reason}")
+            else:
+                echo(f"promoted: set version to {found.challenger_tag} and remove "
+                     "kubernetes.challenger in mlgen.yaml, or the next deploy brings the "
+                     "old champion back")
+        else:
+            apply_canary.scale_to_zero(cluster, canary, echo)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    return code

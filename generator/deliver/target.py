@@ -97,11 +97,30 @@ def render_pinned(kubectl: Kubectl, target: Target) -> str:
             encoding="utf-8",
         )
         manifests = kubectl.run("kustomize", tmp)
+        if f"name: {target.deployment}-challenger" in manifests:
+            manifests = _keep_challenger_image(kubectl.run("kustomize", str(target.overlay)),
+                                               manifests, f"{target.deployment}-challenger")
     reference = f"{target.pinned_image}@{target.digest}"
     if reference not in manifests:
         raise MlgenError(f"the rendered {target.environment} overlay does not use image "
                          f"{target.image_name}; check `images:` in {target.overlay}")
     return manifests
+
+
+def _keep_challenger_image(unpinned: str, pinned: str, challenger: str) -> str:
+    """The canary runs kubernetes.challenger.image_tag, the build under test: the digest pin
+    (an `images:` entry, which matches by repository name) must not turn it into the
+    champion's build, so its containers get their images back from the unpinned overlay."""
+    def is_challenger(doc: dict[str, Any]) -> bool:
+        return doc.get("kind") == "Deployment" and doc["metadata"]["name"] == challenger
+
+    original = next(d for d in manifest_objects(unpinned) if is_challenger(d))
+    images = {c["name"]: c["image"] for c in original["spec"]["template"]["spec"]["containers"]}
+    docs = manifest_objects(pinned)
+    for doc in filter(is_challenger, docs):
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            container["image"] = images.get(container["name"], container["image"])
+    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 def manifest_objects(manifests: str) -> list[dict[str, Any]]:

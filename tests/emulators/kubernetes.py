@@ -6,7 +6,8 @@ server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, 
 `dryRun=All`; field ownership recorded in `managedFields`, conflicts with another manager's
 fields answered 409 with `FieldManagerConflict` causes as the API server does) or by merge
 patches (an `Update` operation); GET and list with label and field selectors; pod logs
-(`tailLines`, `container`); the pod proxy (`pods/NAME:PORT/proxy/PATH`). Errors are `Status`
+(`tailLines`, `container`); the pod proxy (`pods/NAME:PORT/proxy/PATH`; `/metrics` answers
+the Prometheus text set for the pod's image in `state.metrics`, `POST metrics`). Errors are `Status`
 objects with the API server's reasons (NotFound, Conflict, Invalid, Unauthorized, InternalError).
 
 It also plays the controllers a rollout needs. A Deployment whose pod template changed gets a
@@ -28,7 +29,9 @@ there (CRDs such as ServiceMonitor) are stored unchecked.
 Scenario knobs under `/_emulator/` (no auth, never faulted): `GET state`, `GET requests`,
 `POST faults` (`{"status": 409|500|..., "count": N, "method": "PATCH", "path": "deployments",
 "delay": S}`: the next N matching requests answer that status, or answer only after S seconds),
-`POST broken` (`{"image": "substring", "mode": "never-ready"|"crash-loop", "log": [...]}`),
+`POST broken` (`{"image": "substring", "mode": "never-ready"|"crash-loop", "log": [...],
+"pods": "pod-name regex"}`),
+`POST metrics` (`{"image": "substring", "text": "...Prometheus text..."}`),
 `POST settings` (`{"ready_seconds": S, "progress_deadline_seconds": S}`).
 Run it alone: `python -m tests.emulators.kubernetes --port 6443 --token s3cret`.
 """
@@ -192,6 +195,7 @@ class Broken:
     mode: str = "never-ready"  # or "crash-loop"
     log: tuple[str, ...] = ("Traceback (most recent call last):",
                             "RuntimeError: model artifact failed to load")
+    pods: str = ""  # a regular expression pod names must match too ("" matches every pod)
 
 
 @dataclass
@@ -218,6 +222,8 @@ class ClusterState:
     broken: list[Broken] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # image substring -> the /metrics text its pods answer through the pod proxy
+    metrics: dict[str, str] = field(default_factory=dict)
     schema_errors: list[str] = field(default_factory=list)
     rollout_started: dict[tuple[str, str], float] = field(default_factory=dict)
     resource_version: int = 1000
@@ -261,7 +267,8 @@ class ClusterState:
 
     def broken_rule(self, pod: dict[str, Any]) -> Broken | None:
         images = [c.get("image", "") for c in pod["spec"].get("containers", [])]
-        return next((b for b in self.broken for i in images if b.image in i), None)
+        return next((b for b in self.broken for i in images if b.image in i
+                     and re.search(b.pods, pod["metadata"]["name"])), None)
 
     # server-side apply and merge patch
 
@@ -378,6 +385,9 @@ class ClusterState:
         pods_of = {rs["metadata"]["name"]: self.pods_of(rs) for rs in owned}
         for _ in range(desired - len(pods_of[current["metadata"]["name"]])):
             pods_of[current["metadata"]["name"]].append(self.new_pod(current, at))
+        while len(pods_of[current["metadata"]["name"]]) > desired:  # scaled down
+            gone = pods_of[current["metadata"]["name"]].pop()
+            del self.objects[("v1", "pods", ns, gone["metadata"]["name"])]
         for pods in pods_of.values():
             for pod in pods:
                 self.update_pod(pod, at)
@@ -508,6 +518,11 @@ class ClusterState:
                 self.event(pod, "Warning", "Unhealthy", "Readiness probe failed: HTTP probe "
                            "failed with statuscode: 503", at)
 
+    def metrics_of(self, pod: dict[str, Any]) -> str:
+        images = [c.get("image", "") for c in pod["spec"].get("containers", [])]
+        return next((text for part, text in self.metrics.items() for i in images if part in i),
+                    "# no requests served yet\n")
+
     def log_of(self, pod: dict[str, Any]) -> list[str]:
         rule = self.broken_rule(pod)
         return list(rule.log) if rule else ["loading model", "serving on 0.0.0.0:8080"]
@@ -626,7 +641,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f'pods "{pod_name}" not found')
             if not state.ready(pod):
                 raise ApiError(503, "error trying to reach service: connection refused")
-            return 200, None, json.dumps({"ready": True, "path": sub.removeprefix("proxy")})
+            proxied = sub.removeprefix("proxy")
+            if proxied == "/metrics":  # Prometheus text, as the model server exports it
+                return 200, None, state.metrics_of(pod)
+            return 200, None, json.dumps({"ready": True, "path": proxied})
         live = state.objects.get((api_version, plural, ns, name))
         if method == "GET" and sub == "log":
             if live is None:
@@ -668,8 +686,12 @@ class Handler(BaseHTTPRequestHandler):
                 body = {"faults": len(state.faults)}
             elif method == "POST" and what == "broken":
                 state.broken.append(Broken(data["image"], data.get("mode", "never-ready"),
-                                           tuple(data.get("log", Broken.log))))
+                                           tuple(data.get("log", Broken.log)),
+                                           data.get("pods", "")))
                 body = {"broken": len(state.broken)}
+            elif method == "POST" and what == "metrics":
+                state.metrics[data["image"]] = str(data["text"])
+                body = {"metrics": len(state.metrics)}
             elif method == "POST" and what == "settings":
                 for key in ("ready_seconds", "progress_deadline_seconds"):
                     if key in data:
