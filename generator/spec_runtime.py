@@ -296,10 +296,12 @@ class Monitor(Strict):
     endpoint, `mlgen feedback`) to the logged predictions; its CronJob runs beside drift's."""
 
     enabled: bool = True
-    """Render the monitor CronJob and its PrometheusRule alerts, and the scheduled monitor
-    job in the pipelines. `mlgen monitor` runs either way."""
+    """Render the monitor CronJob (k8s/base/cronjob-monitor.yaml) and its PrometheusRule
+    alerts, and, with `predictions` set, the scheduled monitor job in the pipelines.
+    `mlgen monitor` runs either way."""
     schedule: str = "30 */6 * * *"
-    """Cron schedule (5 fields) of the monitor CronJob and of the scheduled CI job."""
+    """Cron schedule (5 fields) of the monitor CronJob and of the scheduled CI job. The
+    PrometheusRule's stale-monitor-job alert fires after two missed runs."""
     window: Annotated[str, StringConstraints(pattern=DURATION_RE)] = "7d"
     """Predictions logged this recently are scored, e.g. 24h or 30d; labels for older
     predictions are counted as late."""
@@ -317,6 +319,12 @@ class Monitor(Strict):
     max_relative_drop: float | None = Field(0.05, ge=0, le=1)
     """Allowed drop as a share of the training value for metrics not in max_drop (0.05: 5 %);
     null: only max_drop and the gate's bounds count."""
+    predictions: str | None = None
+    """Predictions for `mlgen monitor` without --predictions: a request-log folder or a
+    requests.jsonl, relative to the repository; default: the server's request log
+    (serve.request_log.path). When set, the pipelines also run the monitor on `schedule`
+    (.github/workflows/monitor.yml, Jenkinsfile.monitor): CI can read only the repository.
+    The CronJob always reads the request log and its labels.jsonl."""
     labels: str | None = None
     """Labels for `mlgen monitor` without --labels: a labels.jsonl, CSV or Parquet file or a
     folder, relative to the repository; default: labels.jsonl in the request log folder."""

@@ -45,6 +45,10 @@ REQUEST_LOG_FILE = "requests.jsonl"
 REQUEST_LOG_SAMPLE_RATE = 0.1
 REQUEST_LOG_MAX_BYTES = 50_000_000
 REQUEST_LOG_BACKUPS = 5
+# The monitor CronJob writes its Prometheus textfile here, under the request log folder (the
+# shared volume); the server's /metrics serves it, so no Pushgateway is needed.
+MONITOR_METRICS_DIR = "monitor-metrics"
+MONITOR_TEXTFILE = "mlgen_monitor.prom"
 
 # Drift: a feature drifts when a distance is >= its threshold or a p-value is < its threshold;
 # the window drifts when at least DRIFT_SHARE of the evaluated features drifted.

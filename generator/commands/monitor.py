@@ -41,7 +41,8 @@ def parse_now(text: str | None) -> datetime | None:
 
 @click.command("monitor")
 @click.option("--predictions", type=click.Path(path_type=Path),
-              help="The request log folder or a requests.jsonl [spec: serve.request_log.path].")
+              help="The request log folder or a requests.jsonl [spec: monitor.predictions, "
+                   "else serve.request_log.path].")
 @click.option("--labels", type=click.Path(path_type=Path),
               help="labels.jsonl, a CSV/Parquet file (id,label[,labelled_at]) or a folder "
                    "[spec: monitor.labels, else labels.jsonl beside the request log].")
@@ -76,7 +77,7 @@ def command(ctx: click.Context, /, **opts: Any) -> int:
     spec = load_project(root)
     m = spec.monitor
     log_dir = Path(spec.serve.request_log.path)
-    predictions = opts["predictions"] or log_dir
+    predictions = opts["predictions"] or (root / m.predictions if m.predictions else log_dir)
     labels = opts["labels"] or (root / m.labels if m.labels else
                                 (predictions if predictions.is_dir() else predictions.parent))
     metrics_file = opts["metrics_file"] or root / spec.model.metrics_file

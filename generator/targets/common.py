@@ -4,13 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
-from mlgen.models.contract import LIVE_PATH, METRICS_PATH, READY_PATH
+from mlgen.models.contract import LIVE_PATH, METRICS_PATH, MONITOR_METRICS_DIR, READY_PATH
 
 from ..cron import max_interval_seconds
 from ..render import Artifact, with_header
 from ..spec import Spec
 
 RUN_AS_USER = 10001
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """A spec duration (DURATION_RE: 90m, 24h, 7d) in seconds."""
+    return int(text[:-1]) * _UNITS[text[-1]]
 
 
 def context(spec: Spec) -> dict[str, Any]:
@@ -32,7 +38,18 @@ def context(spec: Spec) -> dict[str, Any]:
         "junit_path": "reports/junit.xml",
         # The stale-drift-job alert fires after two missed runs, plus a quarter hour of slack.
         "stale_after_seconds": 2 * max_interval_seconds(spec.drift.schedule) + 900,
+        "monitor_stale_after_seconds": 2 * max_interval_seconds(spec.monitor.schedule) + 900,
+        # Under the request log: the monitor CronJob writes there, the server's /metrics reads.
+        "monitor_textfile_folder": MONITOR_METRICS_DIR,
+        "labels_stale_after_seconds": duration_seconds(spec.monitor.labels_stale_after),
     }
+
+
+def monitor_in_ci(spec: Spec) -> bool:
+    """The pipelines' scheduled monitor job is rendered only when CI can read the predictions
+    (monitor.predictions): the request log lives on the cluster's volume, where the monitor
+    CronJob reads it."""
+    return spec.monitor.enabled and spec.monitor.predictions is not None
 
 
 def render_file(env: jinja2.Environment, template: str, path: str, spec: Spec, target: str,

@@ -4,7 +4,7 @@ import jinja2
 
 from ..render import Artifact
 from ..spec import Spec
-from .common import render_file
+from .common import monitor_in_ci, render_file
 
 WORKFLOWS = ("ci", "cd", "drift")
 
@@ -18,4 +18,8 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
     if spec.drift.enabled:
         out.append(render_file(env, "github-actions/drift.yml.j2", f"{folder}/drift.yml", spec,
                                "github-actions"))
+    if monitor_in_ci(spec):
+        out.append(render_file(env, "github-actions/monitor.yml.j2", f"{folder}/monitor.yml",
+                               spec, "github-actions"))
     return out
+

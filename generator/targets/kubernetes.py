@@ -17,6 +17,7 @@ BASE_FILES = (
     "poddisruptionbudget",
     "networkpolicy",
     "cronjob-drift",
+    "cronjob-monitor",
 )
 # Objects for clusters that run the Prometheus operator: a kustomize Component that overlays
 # include only when `kubernetes.prometheus_operator` is on, so the base stays valid anywhere.
@@ -29,6 +30,8 @@ def base_files(spec: Spec) -> list[str]:
         files.remove("hpa")
     if not spec.drift.enabled:
         files.remove("cronjob-drift")
+    if not spec.monitor.enabled:
+        files.remove("cronjob-monitor")
     return files
 
 

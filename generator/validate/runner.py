@@ -87,7 +87,9 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
         yaml_files=tuple(yaml_files),
         workflows=tuple(p for p in yaml_files if under(layout.workflows, p)),
         dockerfiles=tuple(p for p in paths if p == layout.dockerfile),
-        jenkinsfiles=tuple(p for p in paths if p == layout.jenkinsfile),
+        # The model's Jenkinsfile and, with monitor.predictions, the scheduled monitor's.
+        jenkinsfiles=tuple(p for p in paths
+                           if p in (layout.jenkinsfile, layout.jenkinsfile + ".monitor")),
         k8s_resources=tuple(
             p
             for p in k8s_yaml

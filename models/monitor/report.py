@@ -12,9 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlgen.models.contract import MONITOR_TEXTFILE
+
 from .run import MonitorReport
 
-TEXTFILE = "mlgen_monitor.prom"
+TEXTFILE = MONITOR_TEXTFILE
 
 
 def to_json(report: MonitorReport) -> str:
@@ -165,6 +167,12 @@ def to_prometheus(report: MonitorReport) -> str:
               "# TYPE mlgen_monitor_last_run_timestamp_seconds gauge",
               (f'mlgen_monitor_last_run_timestamp_seconds{{model="{model}",'
               f'status="{"error" if report.error else "ok"}"}} {_now():.0f}')]
+    if report.last_label_at is not None:
+        lines += [("# HELP mlgen_monitor_last_label_timestamp_seconds When the newest label "
+                   "was given (its labelled_at)."),
+                  "# TYPE mlgen_monitor_last_label_timestamp_seconds gauge",
+                  (f'mlgen_monitor_last_label_timestamp_seconds{{model="{model}"}} '
+                   f'{report.last_label_at:.0f}')]
     return "\n".join(lines) + "\n"
 
 

@@ -66,6 +66,9 @@ class MonitorReport:
     notes: tuple[str, ...] = ()
     error: str | None = None
     actions: tuple[Mapping[str, Any], ...] = ()
+    # Newest labelled_at over every label read (not only the window's): the labels-stopped
+    # alert compares it with the time, so it must move whenever any label arrives.
+    last_label_at: float | None = None
 
     @property
     def too_few_labels(self) -> bool:
@@ -101,6 +104,8 @@ class MonitorReport:
             "notes": list(self.notes), "error": self.error, "exit_code": self.exit_code,
             "retrain_requested": self.retrain_requested, "reason": self.reason,
             "actions": list(self.actions), "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "last_label_at": (None if self.last_label_at is None else
+                              _stamp(datetime.fromtimestamp(self.last_label_at, UTC))),
         }
 
 
@@ -143,6 +148,8 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
     except MonitorInputError as exc:
         return fail(str(exc))
     preds, dup_preds = _dedupe_predictions(preds)
+    newest = pc.max(labels.table["labelled_at"]).as_py() if labels.table.num_rows else None
+    last_label = newest.replace(tzinfo=UTC).timestamp() if newest is not None else None
     end = pa.scalar(now.replace(tzinfo=None), pa.timestamp("s"))
     start = (pa.scalar((now - settings.window).replace(tzinfo=None), pa.timestamp("s"))
              if settings.window is not None else None)
@@ -176,7 +183,7 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
                      f"min_labels {settings.min_labels}: no verdict")
         return MonitorReport(_stamp(datetime.now(UTC)), window, counts, {},
                              dict(settings.training), (), (), time.perf_counter() - started,
-                             settings.model, tuple(notes))
+                             settings.model, tuple(notes), last_label_at=last_label)
     try:
         arrays = _arrays(used, numeric, notes)
     except MonitorInputError as exc:
@@ -190,7 +197,8 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
     series = tuple(_series(used, numeric, names, metrics, settings, now))
     return MonitorReport(_stamp(datetime.now(UTC)), window, counts, metrics,
                          dict(settings.training), drops, series,
-                         time.perf_counter() - started, settings.model, tuple(notes))
+                         time.perf_counter() - started, settings.model, tuple(notes),
+                         last_label_at=last_label)
 
 
 def _arrays(used: pa.Table, numeric: bool, notes: list[str]) -> dict[str, Any]:

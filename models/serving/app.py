@@ -339,6 +339,8 @@ class App:
         classes = [str(c) for c in model.classes] if model and model.classes else None
         text = prom.render(self.metrics_dir, self.config.name, model.version if model else None,
                            task, classes, self.config.workers)
+        log = self.config.request_log
+        text += prom.monitor_text(log.path if log else None)
         conn.respond(req, 200, text.encode(), _METRICS_TYPE)
 
     def _not_allowed(self, conn: HttpConnection, req: Request, allow: bytes) -> None:

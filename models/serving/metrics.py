@@ -280,3 +280,26 @@ def render(folder: Path, model_name: str, model_version: str | None, task: str |
         f"mlgen_model_load_failures_total {_fmt(v[LAYOUT.load_failures])}",
     ]
     return "\n".join(out) + "\n"
+
+
+MONITOR_TEXT_MAX = 256 * 1024
+_MONITOR_PREFIXES = ("mlgen_monitor_", "# HELP mlgen_monitor_", "# TYPE mlgen_monitor_")
+
+
+def monitor_text(log_dir: Path | None) -> str:
+    """The monitor CronJob's textfile from the shared request-log volume, appended to /metrics
+    so the ServiceMonitor that scrapes the server collects live performance too. The volume is
+    writable by other jobs: only mlgen_monitor_* samples and their comments pass, size-bounded."""
+    if log_dir is None:
+        return ""
+    path = log_dir / c.MONITOR_METRICS_DIR / c.MONITOR_TEXTFILE
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MONITOR_TEXT_MAX)
+    except OSError:
+        return ""
+    lines = [line for line in raw.decode("utf-8", "replace").splitlines()
+             if line.startswith(_MONITOR_PREFIXES)]
+    if len(raw) == MONITOR_TEXT_MAX and lines:
+        lines.pop()  # may be cut mid-line
+    return "".join(line + "\n" for line in lines)
