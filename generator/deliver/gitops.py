@@ -100,8 +100,8 @@ def pin_text(text: str, image: str, ref: ImageRef, source: str) -> tuple[str, st
     except YAMLError as exc:
         raise UsageError(f"{source}: invalid YAML: {exc}") from None
     images = doc.get("images") if isinstance(doc, dict) else None
-    entry = next((e for e in images or () if isinstance(e, dict) and e.get("name") == image),
-                 None)
+    entry: Any = next((e for e in images or () if isinstance(e, dict) and e.get("name") == image),
+                      None)
     if entry is None:
         raise UsageError(f"{source}: images: has no entry named {image!r} (the spec's image); "
                          "run `mlgen sync` to bring the overlay back")

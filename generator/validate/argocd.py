@@ -66,7 +66,7 @@ def _strict(node: Any) -> Any:
 @lru_cache(maxsize=1)
 def application_schema() -> dict[str, Any]:
     raw = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    schema = _strict(raw)
+    schema: dict[str, Any] = _strict(raw)
     schema["properties"] = {**schema["properties"], "metadata": copy.deepcopy(_METADATA),
                             "apiVersion": {"const": API_VERSION}, "kind": {"const": "Application"}}
     schema["required"] = sorted({*schema.get("required", ()), "apiVersion", "kind"})
@@ -94,8 +94,8 @@ def _line_of(root: yaml.Node | None, path: tuple[Any, ...]) -> int:
 
 
 def _argocd_rules(doc: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
-    problems = []
+    spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
+    problems: list[tuple[tuple[str, ...], str]] = []
     sources = [key for key in ("source", "sources", "sourceHydrator") if key in spec]
     if len(sources) != 1:
         has = ", ".join(sources) or "none"
