@@ -56,8 +56,9 @@ def challenger_replicas(champion: int, weight: int) -> int:
 
 
 # A Git URL Argo CD can pull: https://host/path, ssh://[user@]host/path or the scp-like
-# git@host:path. No whitespace or shell/YAML specials; credentials are refused separately.
-GIT_URL_RE = (r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+"
+# git@host:path. No whitespace or shell/YAML specials. The pattern lets https userinfo through
+# so that the validator below refuses it without the value (a token) in the message.
+GIT_URL_RE = (r"^(https://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+"
               r"|ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+"
               r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+)$")
 GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_RE, max_length=2048)]
@@ -121,5 +122,7 @@ class GitOps(Strict):
         if self.sync == "manual":
             given = sorted({"prune", "self_heal"} & self.model_fields_set)
             if given:
-                raise ValueError(f"{', '.join(given)} only apply to sync: automated")
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ValueError(f"{' and '.join(given)} only {verb} to sync: automated "
+                                 "(a manual sync prunes and heals as the person chooses)")
         return self

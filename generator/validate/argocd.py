@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,10 @@ def check_text(path: str, text: str) -> list[Finding]:
                                                                        dict) else "?"
         for error in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
             where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-            line = _line_of(node, tuple(error.absolute_path))
+            at = tuple(error.absolute_path)
+            if error.validator == "additionalProperties":  # point at the field, not its parent
+                at += tuple(_unexpected(error)[:1])
+            line = _line_of(node, at)
             findings.append(Finding(path, NAME, "schema", line,
                                     f"Application {name}: {where}: {_message(error)}"))
         for where_path, message in _argocd_rules(doc):
@@ -142,10 +144,16 @@ def check_text(path: str, text: str) -> list[Finding]:
     return findings
 
 
+def _unexpected(error: Any) -> list[str]:
+    """The undeclared fields an additionalProperties error is about."""
+    declared = error.schema.get("properties", {})
+    return sorted(key for key in error.instance if key not in declared)
+
+
 def _message(error: Any) -> str:
     if error.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)' (?:was|were) unexpected", error.message)
-        return (f"unknown field(s) {', '.join(extra)}" if extra else error.message)
+        extra = _unexpected(error)
+        return f"unknown field(s) {', '.join(extra)}" if extra else str(error.message)
     return str(error.message)
 
 
