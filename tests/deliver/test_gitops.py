@@ -9,12 +9,13 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from mlgen.deliver import gitrepo
-from mlgen.deliver.gitops import apply_pin, parse_image, plan_pin
+from mlgen.deliver.gitops import PinPlan, apply_pin, parse_image, plan_pin
 from mlgen.validate import argocd
 
 from tests.helpers import EXAMPLES, call_mlgen
@@ -85,15 +86,18 @@ def test_the_vendored_schema_is_strict_where_the_crd_is_structural() -> None:
 
 
 @pytest.mark.parametrize(("edit", "line_of", "fragment"), [
-    (lambda t: t.replace("selfHeal: true", "selfheal: true"), "selfheal", "unknown field(s) selfheal"),
-    (lambda t: t.replace("      limit: 5", '      limit: "five"'), "limit:", "'five' is not of type"),
+    (lambda t: t.replace("selfHeal: true", "selfheal: true"), "selfheal",
+     "unknown field(s) selfheal"),
+    (lambda t: t.replace("      limit: 5", '      limit: "five"'), "limit:",
+     "'five' is not of type"),
     (lambda t: t.replace('  project: "default"\n', ""), None, "'project' is a required property"),
     (lambda t: t.replace("kind: Application", "kind: Aplication"), "kind:", "was expected"),
     (lambda t: t.replace('    namespace: "valuation"',
                          '    namespace: "valuation"\n    name: "prod"'),
      "destination", "exactly one of server or name"),
 ])
-def test_a_broken_application_is_a_finding_on_its_line(edit, line_of: str | None,
+def test_a_broken_application_is_a_finding_on_its_line(edit: Callable[[str], str],
+                                                       line_of: str | None,
                                                        fragment: str) -> None:
     text = edit((HOUSE / "k8s/argocd/prod.yaml").read_text(encoding="utf-8"))
     findings = argocd.check_text("k8s/argocd/prod.yaml", text)
@@ -171,8 +175,8 @@ def test_pin_dry_run_and_diff_write_nothing(project: Path,
         == before
 
 
-def test_a_pinned_digest_survives_sync_and_a_version_bump(project: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_pinned_digest_survives_sync_and_a_version_bump(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = call_mlgen(capsys, "-C", str(project), "gitops", "pin", "prod",
                               "--digest", DIGEST)
     assert code == 0, err
@@ -294,7 +298,7 @@ def test_pin_push_retries_when_someone_pushed_first(tmp_path: Path, repo: Path) 
     _git(tmp_path, "clone", "-q", str(remote), str(other))
     raced = []
 
-    def make_plan(where: Path):
+    def make_plan(where: Path) -> PinPlan:
         if not raced:  # between our fetch and our push, another pipeline pins test
             raced.append(True)
             (other / "README.md").write_text("raced\n")
@@ -303,7 +307,7 @@ def test_pin_push_retries_when_someone_pushed_first(tmp_path: Path, repo: Path) 
             _git(other, "push", "-q", "origin", "main")
         return plan_pin(where, "prod", parse_image(DIGEST))
 
-    plan, pushed = gitrepo.pin_and_push(clone, make_plan, apply_pin, "origin", "main")
+    _, pushed = gitrepo.pin_and_push(clone, make_plan, apply_pin, "origin", "main")
     assert pushed.attempts == 2 and pushed.commit is not None
     assert _git(remote, "rev-parse", "main") == pushed.commit
     assert _git(remote, "log", "-1", "--format=%s", "main~1") == "race"
