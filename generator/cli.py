@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Check metrics against the spec's gate and the champion.",
     ),
     "github": ("mlgen.commands.github:command", "GitHub actions: trigger a workflow_dispatch."),
+    "gitops": (
+        "mlgen.commands.gitops:command",
+        "Pin the pushed image digest in an overlay Argo CD syncs; commit, push.",
+    ),
     "init": ("mlgen.commands.init:command", "Scaffold a new model repository from a spec."),
     "jenkins": (
         "mlgen.commands.jenkins:command",

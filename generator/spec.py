@@ -253,7 +253,8 @@ class JenkinsCredentials(Strict):
     """Username/password credential the Push image stage logs in to the registry with."""
     github: CredentialId = "github-app"
     """Username/password credential for GitHub (a GitHub App or a token): the job checks out
-    with it and the PR report stage comments with it."""
+    with it, the PR report stage comments with it, and with kubernetes.gitops the Deploy
+    stages push the pinned digest with it."""
     kubeconfig: CredentialId = "kubeconfig"
     """Secret-file credential holding the kubeconfig the Deploy stages use."""
 

@@ -1,13 +1,15 @@
-"""The spec's delivery sections: a challenger model served beside the champion (canary).
+"""The spec's delivery sections: a challenger model served beside the champion (canary), and
+GitOps delivery through Argo CD.
 
 Kept apart from `spec_runtime.py` (serve, kubernetes, drift) to keep each module short;
-`Kubernetes.challenger` holds it. See docs/delivery.md for what is rendered.
+`Kubernetes.challenger` and `Kubernetes.gitops` hold them. See docs/canary.md and
+docs/gitops.md for what is rendered.
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from .spec_types import DnsLabel, Strict
 
@@ -51,3 +53,76 @@ class Challenger(Strict):
 def challenger_replicas(champion: int, weight: int) -> int:
     """Challenger pods that give about `weight` percent of a Service's traffic."""
     return max(1, round(champion * weight / (100 - weight)))
+
+
+# A Git URL Argo CD can pull: https://host/path, ssh://[user@]host/path or the scp-like
+# git@host:path. No whitespace or shell/YAML specials. The pattern lets https userinfo through
+# so that the validator below refuses it without the value (a token) in the message.
+GIT_URL_RE = (r"^(https://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+"
+              r"|ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+"
+              r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+)$")
+GitUrl = Annotated[str, StringConstraints(pattern=GIT_URL_RE, max_length=2048)]
+# Argo CD's in-cluster destination: the cluster Argo CD itself runs in.
+IN_CLUSTER = "https://kubernetes.default.svc"
+ClusterUrl = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+                                                      r"(/[A-Za-z0-9._~/-]*)?$")]
+# A Git ref Argo CD tracks: a branch, a tag, HEAD or a commit.
+GitRevision = Annotated[str, StringConstraints(
+    pattern=r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<!/)(?<!\.lock)$", max_length=255)]
+
+
+class GitOps(Strict):
+    """GitOps delivery with Argo CD: an Application per environment that syncs the overlay
+    from Git (k8s/argocd/ENV.yaml), and CD pipelines that commit the pushed image digest into
+    the overlay (`mlgen gitops pin`) instead of applying it (`mlgen deploy`)."""
+
+    enabled: bool = False
+    """Render the Argo CD Applications and switch the pipelines' deploy stages to
+    `mlgen gitops pin ENV --commit --push`."""
+    repo_url: GitUrl | None = None
+    """The Git repository Argo CD pulls the overlays from: this model repository's clone URL
+    (https://..., ssh://... or git@host:path). Required when enabled. No credentials in it:
+    Argo CD holds the repository's credentials itself."""
+    target_revision: GitRevision | None = None
+    """Branch (or tag, or HEAD) Argo CD tracks and the pipelines push the pinned digest to;
+    default: ci.github.default_branch."""
+    argocd_namespace: DnsLabel = "argocd"
+    """Namespace of the Application objects: where Argo CD runs (or one of its
+    application namespaces)."""
+    project: DnsLabel = "default"
+    """Argo CD project (AppProject) the Applications belong to; it decides which
+    repositories, clusters and namespaces they may use."""
+    sync: Literal["automated", "manual"] = "automated"
+    """automated: Argo CD syncs each commit of the overlay by itself; manual: a person syncs
+    in Argo CD (the pin commit only marks the Application OutOfSync)."""
+    prune: bool = True
+    """With automated sync: delete objects that left the overlay (a disabled drift job's
+    CronJob, say)."""
+    self_heal: bool = True
+    """With automated sync: undo changes made in the cluster by hand (kubectl edit), so the
+    cluster keeps matching Git."""
+    clusters: dict[DnsLabel, ClusterUrl] = Field(default_factory=dict)
+    """API server URL of each environment's cluster as registered in Argo CD, keyed by
+    environment; default: the cluster Argo CD runs in (https://kubernetes.default.svc)."""
+
+    @field_validator("repo_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        # https://user:token@host would land in a committed file; scp-like git@host is fine.
+        if url is not None and url.startswith("https://") and "@" in url:
+            raise ValueError("must not carry credentials (user:token@host): register the "
+                             "repository's credentials in Argo CD instead")
+        return url
+
+    @model_validator(mode="after")
+    def _complete(self) -> GitOps:
+        if self.enabled and self.repo_url is None:
+            raise ValueError("repo_url is required when gitops is enabled (the repository "
+                             "Argo CD pulls the overlays from)")
+        if self.sync == "manual":
+            given = sorted({"prune", "self_heal"} & self.model_fields_set)
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ValueError(f"{' and '.join(given)} only {verb} to sync: automated "
+                                 "(a manual sync prunes and heals as the person chooses)")
+        return self

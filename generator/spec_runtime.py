@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from mlgen.models import contract as c
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .spec_delivery import Challenger
+from .spec_delivery import Challenger, GitOps
 from .spec_types import (
     DURATION_RE,
     DnsLabel,
@@ -166,6 +166,9 @@ class Kubernetes(Strict):
     challenger: Challenger | None = None
     """Serve a challenger model beside the champion as a canary (k8s/challenger, included by
     the chosen environments' overlays) and compare them with `mlgen promote`."""
+    gitops: GitOps = Field(default_factory=GitOps)
+    """Deliver through Argo CD: an Application per environment syncs the overlay from Git,
+    and the pipelines commit the image digest into it instead of running `mlgen deploy`."""
 
     @model_validator(mode="after")
     def _overlays_known(self) -> Kubernetes:
@@ -184,6 +187,12 @@ class Kubernetes(Strict):
         if unknown:
             raise ValueError(
                 f"challenger.environments names unknown environment(s) {', '.join(unknown)}; "
+                f"environments are: {', '.join(self.environments)}"
+            )
+        unknown = sorted(set(self.gitops.clusters) - set(self.environments))
+        if unknown:
+            raise ValueError(
+                f"gitops.clusters names unknown environment(s) {', '.join(unknown)}; "
                 f"environments are: {', '.join(self.environments)}"
             )
         return self

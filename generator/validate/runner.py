@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ..render import Artifact
-from . import actionlint, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
+from . import actionlint, argocd, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
 from .model import Finding, Note, Report, ToolMissing, ToolOutcome, ToolRun, Workspace
 
 
@@ -36,6 +36,7 @@ CHECKS: tuple[Check, ...] = (
     Check(hadolint.NAME, hadolint.INSTALL, hadolint.files, hadolint.check),
     Check(groovy.NAME, groovy.INSTALL, groovy.files, groovy.check),
     Check(checkov.NAME, checkov.INSTALL, checkov.files, checkov.check),
+    Check(argocd.NAME, argocd.INSTALL, argocd.files, argocd.check),
 )
 # Validates what kustomize built, so it runs after the checks above.
 VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,
@@ -94,7 +95,11 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
             p
             for p in k8s_yaml
             if PurePosixPath(p).name not in ("kustomization.yaml", "kustomization.yml")
+            and not under(f"{layout.kubernetes}/argocd", p)
         ),
+        # Argo CD Applications: objects for the Argo CD cluster, not part of any overlay.
+        argocd_applications=tuple(p for p in k8s_yaml
+                                  if under(f"{layout.kubernetes}/argocd", p)),
         k8s_overlays=tuple(
             str(PurePosixPath(p).parent)
             for p in k8s_yaml

@@ -52,9 +52,11 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_credentials_in_the_index_url_are_never_echoed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", ["58-pip-index-credentials.yaml",
+                                  "63-gitops-repo-url-credentials.yaml"])
+def test_credentials_in_a_url_are_never_echoed(case: str, tmp_path: Path) -> None:
     """The URL lands in generated files and the error on stderr (CI logs): neither may hold it."""
-    shutil.copyfile(HERE / "58-pip-index-credentials.yaml", tmp_path / "mlgen.yaml")
+    shutil.copyfile(HERE / case, tmp_path / "mlgen.yaml")
     proc = subprocess.run([sys.executable, "-m", "mlgen", "-C", str(tmp_path), "render"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
