@@ -75,7 +75,8 @@ def test_wheel_contains_templates_and_no_generic_top_level_names(wheel: Path) ->
                    if p.is_file() and "__pycache__" not in p.parts}
     assert in_checkout - shipped == set(), "templates missing from the wheel"
     for required in ("mlgen/templates/scaffold/project/.gitignore", "mlgen/models/__init__.py",
-                     "mlgen/cli.py"):
+                     "mlgen/cli.py", "mlgen/deliver/gitops.py",
+                     "mlgen/validate/argocd-application.schema.json"):
         assert required in names, required
 
 
