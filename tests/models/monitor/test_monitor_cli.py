@@ -1,6 +1,7 @@
 """`mlgen monitor` and `mlgen feedback` end to end: a planted degradation exits 1 naming the
-metric, the drop and the window and fires the retrain hook (Jenkins and GitHub emulators); the
-unchanged case exits 0; the metrics agree with scikit-learn; feedback counts what it must."""
+metric, the drop and the window and fires the retrain hook (the command hook here; the Jenkins
+and GitHub emulators in test_monitor_retrain_emulators.py); the unchanged case exits 0; the
+metrics agree with scikit-learn; feedback counts what it must."""
 from __future__ import annotations
 
 import json
