@@ -278,3 +278,19 @@ def test_emulator_runs_on_its_own(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_status_reports_the_drift_cronjobs_last_runs(project: Path, cluster) -> None:
+    emulator, kubeconfig = cluster
+    assert deploy(project, kubeconfig, GOOD).returncode == 0
+    [key] = [k for k in emulator.state.objects
+             if k[1] == "cronjobs" and k[3].endswith("-drift")]
+    # What the CronJob controller writes after runs; the emulator has no controller.
+    emulator.state.objects[key]["status"] = {"lastScheduleTime": "2026-12-01T06:30:00Z",
+                                             "lastSuccessfulTime": "2026-12-01T06:31:12Z"}
+    [row] = json.loads(mlgen(project, kubeconfig, "status", "dev", "--json").stdout)
+    assert row["drift_last_schedule"] == "2026-12-01T06:30:00Z"
+    assert row["drift_last_success"] == "2026-12-01T06:31:12Z"
+    table = mlgen(project, kubeconfig, "status", "dev")
+    assert table.returncode == 0, table.stderr
+    assert "DRIFT LAST SUCCESS" in table.stdout and "2026-12-01T06:31:12Z" in table.stdout
