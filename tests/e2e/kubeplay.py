@@ -78,7 +78,11 @@ def drift_play(docs: list[dict[str, Any]], pod_name: str) -> str:
     The PVC is left out: the server's play already created its volume, which this pod mounts
     by claim name, as the CronJob's pods share it with the server's in a cluster.
     """
-    cron = one(docs, "CronJob")
+    # The monitor CronJob renders beside it; pick the drift one by its name.
+    crons = [d for d in docs if d.get("kind") == "CronJob"
+             and d["metadata"]["name"].endswith("-drift")]
+    assert len(crons) == 1, f"expected one drift CronJob in the rendered overlay, found {crons}"
+    cron = crons[0]
     template = copy.deepcopy(cron["spec"]["jobTemplate"]["spec"]["template"])
     pod = {
         "apiVersion": "v1",
