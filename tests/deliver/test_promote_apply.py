@@ -10,23 +10,18 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from mlgen.models.serving.metrics import WorkerMetrics, render
 
+from tests.deliver.conftest import mlgen
 from tests.emulators.kubernetes import (
     Broken,
-    ClusterState,
     KubernetesEmulator,
-    public,
-    schema_problems,
 )
-from tests.helpers import EXAMPLES, run_mlgen
+from tests.helpers import EXAMPLES
 
-TOKEN = "k8s-promote-token-41b7"
 GOOD = "sha256:" + "ab" * 32
 NS, CHAMPION, CHALLENGER = "ml-credit-risk", "credit-risk", "credit-risk-challenger"
 CHALLENGER_IMAGE = "myacr.azurecr.io/ml/credit-risk:1.5.0-rc1"  # from examples' mlgen.yaml
@@ -39,28 +34,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("promote") / "credit-risk"
     shutil.copytree(EXAMPLES / "credit-risk", root)
     return root
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[KubernetesEmulator, Path]]:
-    state = ClusterState(tokens=(TOKEN,), ready_seconds=0.2)
-    with KubernetesEmulator(state) as emulator:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "emulated",
-            "clusters": [{"name": "emulated", "cluster": {"server": emulator.url}}],
-            "users": [{"name": "deployer", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "emulated",
-                          "context": {"cluster": "emulated", "user": "deployer"}}]}))
-        yield emulator, kubeconfig
-        for obj in list(state.objects.values()):
-            state.schema_errors.extend(schema_problems(public(obj)))
-        assert state.schema_errors == [], state.schema_errors[:5]
-
-
-def mlgen(project: Path, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_mlgen("-C", str(project), *args, extra_env={"KUBECONFIG": str(kubeconfig)},
-                     timeout=120)
 
 
 def metrics_text(folder: Path, requests: int, score: float, errors: int = 0) -> str:
