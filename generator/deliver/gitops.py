@@ -21,8 +21,7 @@ from ..errors import UsageError
 from ..sync.lock import LOCK_PATH, decode_text, encode_text, read_lock, sha256_text
 from ..sync.writer import FileWrite, write_files
 from ..textdiff import unified_diff
-
-DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+from .target import DIGEST_RE
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def parse_image(value: str, option: str = "--digest") -> ImageRef:
     repository, at, digest = value.rpartition("@")
     if not at:
         repository, digest = "", value
-    if not re.match(DIGEST_PATTERN, digest):
+    if not DIGEST_RE.match(digest):
         raise UsageError(f"{option} {value!r}: the digest must be sha256: followed by 64 "
                          "lowercase hex digits (what `mlgen push` prints)")
     if at:
