@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from .spec_azure import Azure
 from .spec_runtime import (
     Autoscaling,
     Drift,
@@ -215,14 +216,12 @@ class Model(Strict):
 class Image(Strict):
     """The model's container image."""
 
-    registry: Annotated[str, StringConstraints(pattern=REGISTRY_RE, max_length=255)] = (
-        "registry.example.com"
-    )
+    registry: Annotated[str, StringConstraints(pattern=REGISTRY_RE,
+                                               max_length=255)] = "registry.example.com"
     """Registry host (optional :port and path) that `mlgen push` pushes to and the cluster
     pulls from: the image is REGISTRY/REPOSITORY."""
-    repository: Annotated[str, StringConstraints(pattern=REPOSITORY_RE, max_length=255)] | None = (
-        None
-    )
+    repository: (Annotated[str, StringConstraints(pattern=REPOSITORY_RE, max_length=255)]
+                 | None) = None
     """Repository in the registry; default: the name."""
     base: Annotated[str, StringConstraints(pattern=IMAGE_REF_RE, max_length=255)] = (
         "python:3.11-slim"
@@ -311,6 +310,8 @@ class CI(Strict):
     """The Jenkins job and the credentials the Jenkinsfile uses."""
     github: GitHub = Field(default_factory=GitHub)
     """The GitHub repository, its default branch and the Actions workflows."""
+    azure: Azure = Field(default_factory=Azure)
+    """Agents and service connections of the Azure Pipelines file (target azure-pipelines)."""
 
 
 class Outputs(Strict):
@@ -350,8 +351,8 @@ class Spec(Strict):
     """Python version GitHub Actions sets up and the scaffolded pyproject requires; the
     image's Python is image.base's."""
     targets: tuple[TargetName, ...] = TARGET_NAMES
-    """What to render: jenkins (Jenkinsfile), github-actions (workflows), docker
-    (Dockerfile), kubernetes (manifests); default: all four."""
+    """What to render: jenkins (Jenkinsfile), github-actions (workflows), docker (Dockerfile),
+    kubernetes (manifests), azure-pipelines (opt-in); default: all but azure-pipelines."""
     templates: str | None = None
     """Folder of template overrides, relative to the repository, layered over the built-ins:
     a template there replaces the built-in of the same name."""
@@ -370,7 +371,7 @@ class Spec(Strict):
     monitor: Monitor = Field(default_factory=Monitor)
     """Live model performance from returned labels, and what a drop triggers."""
     ci: CI = Field(default_factory=CI)
-    """Jenkins and GitHub settings."""
+    """Jenkins, GitHub and Azure Pipelines settings."""
 
     @field_validator("description", "owner")
     @classmethod
@@ -378,7 +379,6 @@ class Spec(Strict):
         if "\x00" in value:
             raise ValueError("must not contain a NUL character")
         return value
-
 
     # Derived values: kept here so every target agrees on them.
     @property

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError, SpecIssue
 from .spec import Spec
+from .spec_azure import azure_issues
 from .spec_types import (
     BRANCH_RE,
     DNS_LABEL_RE,
@@ -87,6 +88,9 @@ def parse_spec(text: str, filename: str = SPEC_FILENAME,
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_issues_from_validation(exc, marks, filename)) from None
+    crossed = [_issue_at(filename, loc, marks, message) for loc, message in azure_issues(spec)]
+    if crossed:
+        raise SpecError(crossed)
     for issue in spec_warnings(spec, marks, filename):
         (warn or _print_warning)(issue)
     return spec

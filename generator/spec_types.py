@@ -48,7 +48,8 @@ GITHUB_REPO_RE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 BRANCH_RE = r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<!/)(?<!\.lock)$"
 DURATION_RE = r"^[1-9][0-9]*(m|h|d)$"
 
-TargetName = Literal["jenkins", "github-actions", "docker", "kubernetes"]
+TargetName = Literal["jenkins", "github-actions", "docker", "kubernetes", "azure-pipelines"]
+# The default `targets`: azure-pipelines is opt-in (listed in a spec's targets).
 TARGET_NAMES: tuple[TargetName, ...] = ("jenkins", "github-actions", "docker", "kubernetes")
 ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
 

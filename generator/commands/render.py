@@ -29,7 +29,8 @@ _DRY_VERBS = {"create": "would create", "update": "would update", "delete": "wou
     "only",
     multiple=True,
     metavar="TARGET",
-    help="Render only this target (jenkins, github-actions, docker, kubernetes); repeatable.",
+    help="Render only this target (jenkins, github-actions, docker, kubernetes, "
+         "azure-pipelines); repeatable.",
 )
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")

@@ -11,7 +11,7 @@ import jinja2
 
 from ..render import Artifact
 from ..spec import Spec
-from . import docker, github_actions, jenkins, kubernetes
+from . import azure_pipelines, docker, github_actions, jenkins, kubernetes
 
 RenderTarget = Callable[[Spec, jinja2.Environment], list[Artifact]]
 
@@ -20,4 +20,5 @@ TARGETS: dict[str, RenderTarget] = {
     "github-actions": github_actions.render,
     "docker": docker.render,
     "kubernetes": kubernetes.render,
+    "azure-pipelines": azure_pipelines.render,
 }
