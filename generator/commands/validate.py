@@ -61,7 +61,8 @@ def command(ctx: click.Context, rendered: bool, fmt: str, output: Path | None,
     spec = load_project(root)
     artifacts = render_artifacts(spec, root)
     layout = Layout(jenkinsfile=spec.outputs.jenkinsfile, workflows=spec.outputs.workflows,
-                    dockerfile=spec.outputs.dockerfile, kubernetes=spec.outputs.kubernetes)
+                    dockerfile=spec.outputs.dockerfile, kubernetes=spec.outputs.kubernetes,
+                    azure_pipelines=spec.ci.azure.path)
     required_by = _required_by(require_all, os.environ)
     progress = StderrProgress(sys.stderr, live=sys.stderr.isatty())
     try:

@@ -83,6 +83,7 @@ class Workspace:
     k8s_resources: tuple[str, ...] = ()  # manifests, not kustomization files
     k8s_overlays: tuple[str, ...] = ()  # folders holding an overlay's kustomization.yaml
     argocd_applications: tuple[str, ...] = ()  # Argo CD Application manifests
+    azure_pipelines: tuple[str, ...] = ()  # the azure-pipelines target's pipeline file
     kubernetes_version: str = "1.35"
 
 

@@ -15,7 +15,17 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ..render import Artifact
-from . import actionlint, argocd, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
+from . import (
+    actionlint,
+    argocd,
+    azure_pipelines,
+    checkov,
+    groovy,
+    hadolint,
+    kubernetes,
+    yamllint,
+    zizmor,
+)
 from .model import Finding, Note, Report, ToolMissing, ToolOutcome, ToolRun, Workspace
 
 
@@ -37,6 +47,8 @@ CHECKS: tuple[Check, ...] = (
     Check(groovy.NAME, groovy.INSTALL, groovy.files, groovy.check),
     Check(checkov.NAME, checkov.INSTALL, checkov.files, checkov.check),
     Check(argocd.NAME, argocd.INSTALL, argocd.files, argocd.check),
+    Check(azure_pipelines.NAME, azure_pipelines.INSTALL, azure_pipelines.files,
+          azure_pipelines.check),
 )
 # Validates what kustomize built, so it runs after the checks above.
 VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,
@@ -73,6 +85,7 @@ class Layout:
     workflows: str
     dockerfile: str
     kubernetes: str
+    azure_pipelines: str = ""  # ci.azure.path; checked only when the target rendered it
 
 
 def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
@@ -86,7 +99,8 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
         root=root,
         scratch=scratch,
         yaml_files=tuple(yaml_files),
-        workflows=tuple(p for p in yaml_files if under(layout.workflows, p)),
+        workflows=tuple(p for p in yaml_files
+                        if under(layout.workflows, p) and p != layout.azure_pipelines),
         dockerfiles=tuple(p for p in paths if p == layout.dockerfile),
         # The model's Jenkinsfile and, with monitor.predictions, the scheduled monitor's.
         jenkinsfiles=tuple(p for p in paths
@@ -106,6 +120,7 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
             if under(f"{layout.kubernetes}/overlays", p)
             and PurePosixPath(p).name == "kustomization.yaml"
         ),
+        azure_pipelines=tuple(p for p in paths if p == layout.azure_pipelines),
         kubernetes_version=kubernetes_version,
     )
 
