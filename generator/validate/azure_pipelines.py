@@ -99,16 +99,47 @@ def _as_strings(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
     return str(node.value)
 
 
+def _unexpected(error: Any) -> list[str]:
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return []
+    declared = error.schema.get("properties", {})
+    return sorted(key for key in error.instance if key not in declared)
+
+
+def _other_kind(errors: list[Any], parent: Any) -> bool:
+    """Whether an anyOf alternative describes another kind of thing than the instance: one of
+    another JSON type, or, a mapping being a step, job or stage by its first key (task, bash,
+    checkout, job, stage...), one that refuses that key or its value, or requires a key the
+    mapping lacks."""
+    if not isinstance(parent.instance, dict) or not parent.instance:
+        return False
+    first = next(iter(parent.instance))
+    depth = len(parent.absolute_path)
+    for error in errors:
+        rel = list(error.absolute_path)[depth:]
+        if rel == [] and error.validator == "type":  # a string where a mapping is
+            return True
+        if rel == [first] and error.validator in ("enum", "const", "pattern", "anyOf", "oneOf"):
+            return True
+        if rel == [] and error.validator == "required" and first not in error.validator_value:
+            return True
+        if rel == [] and first in _unexpected(error):
+            return True
+    return False
+
+
 def _closest(error: Any) -> list[Any]:
-    """The errors that explain `error`: for anyOf/oneOf, those of the alternative that got
-    furthest into the document (a step that is almost a `bash` step, not every other kind)."""
+    """The errors that explain `error`: for anyOf/oneOf, those of the alternative meant (a
+    Docker@2 step with a wrong input is about Docker@2's inputs, not about every other task),
+    else the one that got furthest into the document."""
     if not error.context:
         return [error]
     branches: dict[Any, list[Any]] = defaultdict(list)
     for sub in error.context:
         branches[sub.relative_schema_path[0]].append(sub)
     best = max(branches.values(),
-               key=lambda errs: (max(len(e.absolute_path) for e in errs), -len(errs)))
+               key=lambda errs: (not _other_kind(errs, error),
+                                 max(len(e.absolute_path) for e in errs), -len(errs)))
     return [leaf for sub in best for leaf in _closest(sub)]
 
 
@@ -120,11 +151,8 @@ def _line(lines: dict[Path_, int], path: Path_) -> int:
 
 
 def _message(error: Any) -> str:
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        declared = error.schema.get("properties", {})
-        extra = sorted(k for k in error.instance if k not in declared)
-        if extra:
-            return f"unknown key(s) {', '.join(extra)}"
+    if extra := _unexpected(error):
+        return f"unknown key(s) {', '.join(extra)}"
     if error.validator in ("enum", "pattern", "type") and isinstance(error.instance, str):
         return f"{error.instance!r} is not allowed here"
     return str(error.message)
@@ -149,7 +177,7 @@ def check_text(path: str, text: str) -> list[Finding]:
         for leaf in _closest(error):
             at: Path_ = tuple(leaf.absolute_path)
             where = ".".join(str(p) for p in at) or "(top level)"
-            line = _line(lines, at)
+            line = _line(lines, (*at, *_unexpected(leaf)[:1]))  # the unknown key's own line
             message = f"{where}: {_message(leaf)}"
             findings.setdefault((line, message), Finding(path, NAME, "schema", line, message))
     ordered = sorted(findings.values(), key=lambda f: (f.line, f.message))
