@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError, SpecIssue
 from .spec import Spec
-from .spec_azure import azure_issues
+from .spec_azure import CONNECTION_RE, VM_IMAGE_RE, azure_issues
 from .spec_types import (
     BRANCH_RE,
     DNS_LABEL_RE,
@@ -61,6 +61,10 @@ _PATTERN_HINTS = {
     "starting with a letter, at most 31 characters",
     r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$": "must be a Kubernetes label value: "
     "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+    CONNECTION_RE: "must be an Azure DevOps name: letters, digits, '_', '.', '-' and single "
+    "inner spaces (no '$', quotes or brackets), starting with a letter or digit",
+    VM_IMAGE_RE: "must be an agent image name such as ubuntu-24.04: letters, digits, '_', '.' "
+    "and '-'",
 }
 
 

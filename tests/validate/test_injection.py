@@ -16,6 +16,7 @@ from mlgen.errors import SpecError
 from mlgen.project import render_artifacts
 from mlgen.render import Artifact
 from mlgen.spec import LABEL_KEY_RE, Spec
+from mlgen.spec_azure import CONNECTION_RE
 from mlgen.spec_loader import parse_spec
 
 from tests.helpers import REPO as REPO_ROOT
@@ -185,6 +186,12 @@ IDENTIFIERS = {
                      r"[a-z][a-z0-9_-]{0,30}"),
     "kubernetes.labels": (lambda d, v: d["kubernetes"].__setitem__("labels", {v: "x"}),
                           LABEL_KEY_RE.strip("^$")),
+    # Names the Azure pipeline writes where Azure expands $(...), ${{ }} and $[ ].
+    "ci.azure.registry_connection": (
+        lambda d, v: d["ci"]["azure"].__setitem__("registry_connection", v),
+        CONNECTION_RE.strip("^$")),
+    "ci.azure.pool": (lambda d, v: d["ci"]["azure"].__setitem__("pool", v),
+                      CONNECTION_RE.strip("^$")),
 }
 
 
