@@ -1,4 +1,5 @@
-"""checkov over the Kubernetes manifests, the Dockerfile and the workflows, in one run.
+"""checkov over the Kubernetes manifests, the Dockerfile, the workflows and the Azure
+pipeline, in one run.
 
 Every failed check is a finding. A check skipped by an inline annotation in the file
 (`checkov.io/skipN` on a Kubernetes object, `# checkov:skip=ID:reason` elsewhere) is listed as
@@ -17,14 +18,14 @@ INSTALL = "bash scripts/install-tools.sh (or: pip install 'checkov==3.3.30' in a
 
 
 def files(ws: Workspace) -> tuple[str, ...]:
-    return (*ws.dockerfiles, *ws.workflows, *ws.k8s_resources)
+    return (*ws.dockerfiles, *ws.workflows, *ws.azure_pipelines, *ws.k8s_resources)
 
 
 def check(ws: Workspace) -> ToolOutcome:
     exe = require_executable("checkov")
     targets = files(ws)
     argv = [exe, "--compact", "--output", "json", "--skip-download",
-            "--framework", "kubernetes", "dockerfile", "github_actions"]
+            "--framework", "kubernetes", "dockerfile", "github_actions", "azure_pipelines"]
     for path in targets:
         argv += ["--file", path]
     # No telemetry or downloads from a scanner that runs in banks' CI.

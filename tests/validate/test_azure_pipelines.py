@@ -17,6 +17,8 @@ from mlgen.validate.runner import Layout, workspace_for
 from tests.helpers import EXAMPLES, call_mlgen
 from tests.targets.azure_pipelines.conftest import hostile_spec, pipeline_text, variant
 
+from .helpers import need, write
+
 # Recorded in tests/reference/README.md with its source: the vendored file is Microsoft's.
 SCHEMA_SHA256 = "f00a9630f6550204148634d9a13f634b5750a225559886effe09a751482f0459"
 GOOD = (EXAMPLES / "credit-risk" / "azure-pipelines.yml").read_text(encoding="utf-8")
@@ -123,3 +125,22 @@ def test_mlgen_validate_reports_it_and_the_pr_report_shows_it(
     assert line_of(broken, "Docker@9") in {f["line"] for f in report["findings"]}
     section = findings_section(tmp_path / "report.json")
     assert f"`azure-pipelines.yml:{line_of(broken, 'Docker@9')}`" in section
+
+
+@pytest.mark.slow  # one checkov run (~10 s)
+def test_checkov_scans_the_pipeline(tmp_path: Path) -> None:
+    """checkov's azure_pipelines framework runs over the file: clean as rendered, and a job
+    container on a moving tag is a finding at its job."""
+    need("checkov")
+    from mlgen.validate import checkov
+    from mlgen.validate.model import Workspace
+
+    broken = GOOD.replace("        displayName: mlgen check\n",
+                          "        displayName: mlgen check\n        container: python:latest\n", 1)
+    write(tmp_path, {"good/azure-pipelines.yml": GOOD, "bad/azure-pipelines.yml": broken})
+    ws = Workspace(root=tmp_path, scratch=tmp_path,
+                   azure_pipelines=("good/azure-pipelines.yml", "bad/azure-pipelines.yml"))
+    findings = checkov.check(ws).findings
+    assert {f.file for f in findings} == {"bad/azure-pipelines.yml"}, findings
+    assert {f.rule for f in findings} >= {"CKV_AZUREPIPELINES_1"}
+    assert {f.line for f in findings} == {line_of(broken, "      - job: check")}
