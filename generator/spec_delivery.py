@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .spec_types import DnsLabel, Strict
+from .spec_types import DnsLabel, Duration, Strict, duration_seconds
 
 
 class ChallengerThresholds(Strict):
@@ -48,6 +48,33 @@ class Challenger(Strict):
     Each must be listed in kubernetes.environments."""
     thresholds: ChallengerThresholds = Field(default_factory=ChallengerThresholds)
     """Limits `mlgen promote` checks the challenger against."""
+    soak: Duration = "30m"
+    """How long the challenger serves beside the freshly deployed champion before the CD
+    pipeline decides (30m, 2h; at most 5h, which keeps the job under GitHub-hosted runners'
+    6-hour limit). For each environment with the challenger, the pipelines render a promote
+    job (Actions) or stage (Jenkins) after its deploy: wait the soak time, then
+    `mlgen promote ENV --from-cluster --apply --json`; a rollback (exit 1) fails it. Not
+    rendered with kubernetes.gitops.enabled: Argo CD owns the Deployments there and would undo
+    the change, so run promote without --apply and make the change in Git."""
+
+    @field_validator("soak")
+    @classmethod
+    def _soak_fits_a_job(cls, soak: str) -> str:
+        if duration_seconds(soak) > MAX_SOAK_SECONDS:
+            raise ValueError(f"{soak} is longer than 5h: the pipeline job that waits it out "
+                             "would pass GitHub-hosted runners' 6-hour job limit")
+        return soak
+
+
+MAX_SOAK_SECONDS = 5 * 3600
+# The promote job's time beyond the soak: checkout and install, scraping, and promote's own
+# rollout wait (--rollout-timeout, 10 minutes by default).
+PROMOTE_SLACK_MINUTES = 30
+
+
+def promote_timeout_minutes(challenger: Challenger) -> int:
+    """The CD promote job's timeout: the soak plus the slack."""
+    return -(-duration_seconds(challenger.soak) // 60) + PROMOTE_SLACK_MINUTES
 
 
 def challenger_replicas(champion: int, weight: int) -> int:

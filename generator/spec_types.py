@@ -47,6 +47,14 @@ FOLDER_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$"
 GITHUB_REPO_RE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 BRANCH_RE = r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<!/)(?<!\.lock)$"
 DURATION_RE = r"^[1-9][0-9]*(m|h|d)$"
+Duration = Annotated[str, StringConstraints(pattern=DURATION_RE)]
+_DURATION_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """A spec duration (DURATION_RE: 90m, 24h, 7d) in seconds."""
+    return int(text[:-1]) * _DURATION_UNITS[text[-1]]
+
 
 TargetName = Literal["jenkins", "github-actions", "docker", "kubernetes", "azure-pipelines"]
 # The default `targets`: azure-pipelines is opt-in (listed in a spec's targets).

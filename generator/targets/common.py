@@ -1,6 +1,7 @@
 """What every target template sees: the Spec plus values derived from it in one place."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -9,14 +10,10 @@ from mlgen.models.contract import LIVE_PATH, METRICS_PATH, MONITOR_METRICS_DIR, 
 from ..cron import max_interval_seconds
 from ..render import Artifact, with_header
 from ..spec import Spec
+from ..spec_delivery import promote_timeout_minutes
+from ..spec_types import duration_seconds
 
 RUN_AS_USER = 10001
-_UNITS = {"m": 60, "h": 3600, "d": 86400}
-
-
-def duration_seconds(text: str) -> int:
-    """A spec duration (DURATION_RE: 90m, 24h, 7d) in seconds."""
-    return int(text[:-1]) * _UNITS[text[-1]]
 
 
 def context(spec: Spec) -> dict[str, Any]:
@@ -42,7 +39,27 @@ def context(spec: Spec) -> dict[str, Any]:
         # Under the request log: the monitor CronJob writes there, the server's /metrics reads.
         "monitor_textfile_folder": MONITOR_METRICS_DIR,
         "labels_stale_after_seconds": duration_seconds(spec.monitor.labels_stale_after),
+        "promote": promote_in_cd(spec),
     }
+
+
+@dataclass(frozen=True)
+class PromoteInCd:
+    """The CD pipelines' promote step after the deploys of the challenger's environments."""
+
+    environments: tuple[str, ...]
+    soak_seconds: int
+    timeout_minutes: int  # the soak, checkout and install, and promote's rollout wait
+
+
+def promote_in_cd(spec: Spec) -> PromoteInCd | None:
+    """None without a challenger, and in GitOps mode: Argo CD owns the Deployments there, so
+    `promote --apply` would be undone by self-heal (or leave the Application OutOfSync)."""
+    challenger = spec.kubernetes.challenger
+    if challenger is None or spec.kubernetes.gitops.enabled:
+        return None
+    return PromoteInCd(spec.kubernetes.challenger_environments,
+                       duration_seconds(challenger.soak), promote_timeout_minutes(challenger))
 
 
 def monitor_in_ci(spec: Spec) -> bool:

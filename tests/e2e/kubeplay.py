@@ -5,7 +5,9 @@ PersistentVolumeClaims (as named volumes); it ignores Services, HPAs, CronJobs a
 So the server gets its ConfigMap, PVC and Deployment, and the drift CronJob's job template
 becomes a Pod that shares the PVC. The only change made to an object is a hostPort on
 loopback for the server's containerPort, so the test can reach it without a Service; probe
-paths and ports are read from the manifest, never restated here.
+paths and ports are read from the manifest, never restated here. A canary overlay has two
+Deployments (champion and challenger), each played from its own file; a name suffix lets a
+second environment's pods and volume run beside the first's, as another cluster would.
 """
 from __future__ import annotations
 
@@ -34,13 +36,22 @@ def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return found[0]
 
 
-def server_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+def deployment(docs: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
+    """The overlay's only Deployment, or the one called `name` (a canary overlay has two)."""
+    if name is None:
+        return one(docs, "Deployment")
+    found = [d for d in docs if d.get("kind") == "Deployment" and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one Deployment {name} in the rendered overlay"
+    return found[0]
+
+
+def server_container(docs: list[dict[str, Any]], name: str | None = None) -> dict[str, Any]:
+    containers = deployment(docs, name)["spec"]["template"]["spec"]["containers"]
     return next(c for c in containers if c["name"] == "server")
 
 
-def probes(docs: list[dict[str, Any]]) -> Probes:
-    container = server_container(docs)
+def probes(docs: list[dict[str, Any]], name: str | None = None) -> Probes:
+    container = server_container(docs, name)
     ports = {p.get("name"): p["containerPort"] for p in container["ports"]}
 
     def port_of(probe: dict[str, Any]) -> int:
@@ -60,16 +71,30 @@ def probes(docs: list[dict[str, Any]]) -> Probes:
     )
 
 
-def server_play(docs: list[dict[str, Any]], host_port: int) -> str:
-    """ConfigMap + PVC + Deployment, the server's port published on 127.0.0.1:host_port."""
-    config_map, claim = one(docs, "ConfigMap"), one(docs, "PersistentVolumeClaim")
-    deployment = copy.deepcopy(one(docs, "Deployment"))
-    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"]
-                     if c["name"] == "server")
+def server_play(docs: list[dict[str, Any]], host_port: int, name: str | None = None, *,
+                suffix: str = "", with_claim: bool = True) -> str:
+    """ConfigMap + PVC + Deployment, the server's port published on 127.0.0.1:host_port.
+
+    `name` picks the Deployment of a canary overlay; `suffix` is appended to its name and the
+    claim's (kube play names the pod after the Deployment and the volume after the claim);
+    without `with_claim` the pod mounts the volume an earlier play of the overlay created.
+    """
+    config_map, claim = one(docs, "ConfigMap"), copy.deepcopy(one(docs, "PersistentVolumeClaim"))
+    workload = copy.deepcopy(deployment(docs, name))
+    pod = workload["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == "server")
     for port in container["ports"]:
-        if port["containerPort"] == probes(docs).container_port:
+        if port["containerPort"] == probes(docs, name).container_port:
             port.update(hostPort=host_port, hostIP="127.0.0.1")
-    return yaml.safe_dump_all([config_map, claim, deployment], sort_keys=False)
+    if suffix:
+        workload["metadata"]["name"] += suffix
+        for volume in pod.get("volumes", []):
+            ref = volume.get("persistentVolumeClaim")
+            if ref and ref["claimName"] == claim["metadata"]["name"]:
+                ref["claimName"] += suffix
+        claim["metadata"]["name"] += suffix
+    objects = [config_map, claim, workload] if with_claim else [config_map, workload]
+    return yaml.safe_dump_all(objects, sort_keys=False)
 
 
 def drift_play(docs: list[dict[str, Any]], pod_name: str) -> str:

@@ -1,6 +1,7 @@
 """End to end, for real: scaffold → train → `mlgen build` → `mlgen push` → the dev overlay's
 Deployment under `podman kube play` → probes, V2 inference and /predict → the drift CronJob's
-job as a pod.
+job as a pod → the staging overlay's canary pair (champion and challenger Deployments) under
+kube play, both serving.
 
 Nothing is mocked: the docker SDK talks to podman's Docker-compatible API, the image goes to a
 real registry on loopback, the pod pulls it back by the digest `mlgen deploy` pins, and the
@@ -13,6 +14,8 @@ Without podman it skips with the reason, unless MLGEN_E2E_REQUIRED=1 (CI) makes 
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import json
 import subprocess
 import sys
@@ -42,6 +45,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 from tests.helpers import REPO as REPO_ROOT
 
 NAME = "mlgen-e2e"  # fixed, so a rerun on a developer machine reuses podman's layer cache
+CANARY_ENV = "staging"  # runs the challenger; dev (the tests above) runs the champion alone
+CHALLENGER_TAG = "e2e-challenger"
+# The canary's pods and volume run beside dev's: kube play names them after the objects.
+CANARY_SUFFIX = "-canary"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TIMINGS = Timings()
 
@@ -67,6 +74,18 @@ class Pushed:
     size: int
     revision: str
     tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Challenger:
+    image: str  # REGISTRY/NAME:CHALLENGER_TAG, pushed
+    artifact: Path  # the model file inside it
+
+
+@dataclass(frozen=True)
+class Canary:
+    docs: list[dict[str, Any]]
+    urls: dict[str, str]  # Deployment name -> the base URL of its played pod
 
 
 @dataclass(frozen=True)
@@ -104,6 +123,12 @@ def project(box: Containers, tmp_path_factory: pytest.TempPathFactory) -> Projec
         ("image", "base"): base,
         # Log every row so a few hundred requests give the drift job enough to judge.
         ("serve", "request_log", "sample_rate"): 1.0,
+        # A canary in staging: 3 champion pods at the autoscaler's minimum and a weight of 25
+        # make the challenger exactly one pod of four.
+        ("kubernetes", "challenger"): {"image_tag": CHALLENGER_TAG, "weight": 25,
+                                       "environments": [CANARY_ENV]},
+        ("kubernetes", "overlays", CANARY_ENV, "autoscaling"): {"min": 3, "max": 6,
+                                                                "cpu_utilization": 70},
     })
     proj = Project(root=root, wheel=wheel, env=env)
     proj.mlgen("render")
@@ -165,24 +190,95 @@ def running(box: Containers, project: Project, pushed: Pushed) -> Iterator[Runni
             pod_id = ids_after(out.stdout, "Pod:")[0]
             container = ids_after(out.stdout, "Container:")[0]
         base_url = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            state = exited(box, container)
-            if state is not None:
-                logs = box.podman("logs", container, check=False)
-                raise AssertionError(f"the server container exited ({state.get('ExitCode')}):\n"
-                                     f"{logs.stdout[-4000:]}\n{logs.stderr[-4000:]}")
-            return http_get(base_url + probes.ready_path)[0] == 200
-
         with TIMINGS.timed("ready"):
             # As long as the manifest's startup probe would wait, and no longer.
-            wait_until(ready, probes.startup_seconds, f"{probes.ready_path} to answer 200",
+            wait_until(functools.partial(_serving, box, container, base_url + probes.ready_path),
+                       probes.startup_seconds, f"{probes.ready_path} to answer 200",
                        interval=1.0)
         yield Running(docs=docs, probes=probes, base_url=base_url, pod_id=pod_id, volume=volume)
     finally:
         if pod_id:
             box.podman("pod", "rm", "-f", pod_id, check=False)
         box.podman("volume", "rm", "-f", volume, check=False)
+
+
+@pytest.fixture(scope="module")
+def challenger(box: Containers, project: Project, pushed: Pushed) -> Iterator[Challenger]:
+    """The challenger image: the champion's with the model saved again (compressed), so the
+    same predictions come from an artifact of another version (its hash). A build FROM the
+    pushed image with one COPY takes seconds, where a second `mlgen build` reinstalls
+    everything."""
+    artifact = str(features_spec(project)["model"].get("artifact", "artifacts/model.joblib"))
+    context = project.root.parent / "challenger-image"
+    context.mkdir(exist_ok=True)
+    saved = context / Path(artifact).name
+    # In the project's environment: the pickled pipeline may name the project's own modules.
+    resave = "import sys, joblib; joblib.dump(joblib.load(sys.argv[1]), sys.argv[2], compress=3)"
+    subprocess.run([sys.executable, "-c", resave, artifact, str(saved)], cwd=project.root,
+                   env={**project.env, "PYTHONPATH": "src"}, check=True, timeout=120)
+    saved.chmod(0o644)  # the image's user is not root
+    (context / "Containerfile").write_text(
+        f"FROM {pushed.image}:{pushed.tag}\nCOPY {saved.name} /app/{artifact}\n")
+    image = f"{pushed.image}:{CHALLENGER_TAG}"
+    with TIMINGS.timed("challenger image"):
+        built = box.podman("build", "-q", "-t", image, "-f", str(context / "Containerfile"),
+                           str(context), timeout=600)
+    image_id = built.stdout.strip().splitlines()[-1]
+    try:
+        with TIMINGS.timed("challenger push"):
+            box.podman("push", "--tls-verify=false", image, timeout=300)
+        yield Challenger(image=image, artifact=saved)
+    finally:
+        box.podman("rmi", "-f", image_id, check=False)
+
+
+@pytest.fixture(scope="module")
+def canary(box: Containers, project: Project, pushed: Pushed,
+           challenger: Challenger) -> Iterator[Canary]:
+    """Champion and challenger of the staging overlay, each Deployment played by kube play."""
+    rendered = project.mlgen("deploy", CANARY_ENV, "--digest-file",
+                             str(project.root / "reports/image.json"), "--dry-run")
+    docs = kubeplay.load(rendered.stdout)
+    names = (NAME, f"{NAME}-challenger")
+    claim = kubeplay.claim_name(docs) + CANARY_SUFFIX
+    box.podman("volume", "rm", "-f", claim, check=False)  # a crashed earlier run's leftover
+    pods: list[str] = []
+    urls: dict[str, str] = {}
+    containers: dict[str, str] = {}
+    try:
+        with TIMINGS.timed("canary kube play"):
+            for name in names:
+                port = free_port()
+                play_file = project.root / "reports" / f"play-{name}.yaml"
+                # The first play creates the request-log volume; the second pod shares it.
+                play_file.write_text(kubeplay.server_play(
+                    docs, port, name, suffix=CANARY_SUFFIX, with_claim=name == NAME))
+                out = box.podman("kube", "play", str(play_file), timeout=600)
+                pods.append(ids_after(out.stdout, "Pod:")[0])
+                containers[name] = ids_after(out.stdout, "Container:")[0]
+                urls[name] = f"http://127.0.0.1:{port}"
+        with TIMINGS.timed("canary ready"):
+            for name in names:  # both pods start at once; each within its startup probe
+                probes = kubeplay.probes(docs, name)
+                wait_until(functools.partial(_serving, box, containers[name],
+                                             urls[name] + probes.ready_path),
+                           probes.startup_seconds, f"{name}'s {probes.ready_path}",
+                           interval=1.0)
+        yield Canary(docs=docs, urls=urls)
+    finally:
+        for pod in pods:
+            box.podman("pod", "rm", "-f", pod, check=False)
+        box.podman("volume", "rm", "-f", claim, check=False)
+
+
+def _serving(box: Containers, container: str, ready_url: str) -> bool:
+    """The readiness URL answers 200; a container that exited fails at once, with its log."""
+    state = exited(box, container)
+    if state is not None:
+        logs = box.podman("logs", container, check=False)
+        raise AssertionError(f"the server container exited ({state.get('ExitCode')}):\n"
+                             f"{logs.stdout[-4000:]}\n{logs.stderr[-4000:]}")
+    return http_get(ready_url)[0] == 200
 
 
 # ---- the tests ----------------------------------------------------------------------------------
@@ -292,6 +388,61 @@ def test_drift_job_runs_as_a_pod(box: Containers, running: Running, project: Pro
             box.podman("pod", "rm", "-f", pod_id, check=False)
 
 
+def test_canary_pair_both_serve_their_own_model(canary: Canary, project: Project,
+                                                 challenger: Challenger) -> None:
+    artifact = project.root / str(features_spec(project)["model"].get(
+        "artifact", "artifacts/model.joblib"))
+    expected = {NAME: artifact, f"{NAME}-challenger": challenger.artifact}
+    rows = training_rows(project, 5)
+    answers, versions = {}, {}
+    for name, url in canary.urls.items():
+        status, body = http_post(url + "/predict", {"instances": rows})
+        assert status == 200, f"{name}: {body}"
+        answers[name] = body["predictions"]
+        status, text = http_get(f"{url}/v2/models/{NAME}")
+        assert status == 200, f"{name}: {text}"
+        (version,) = json.loads(text)["versions"]
+        versions[name] = version
+        # Each pod serves the artifact of its own image (the version is its bytes' hash).
+        digest = hashlib.sha256(expected[name].read_bytes()).hexdigest()
+        assert version.startswith("sha256:") and digest.startswith(version[len("sha256:"):])
+    assert len(set(versions.values())) == 2, versions
+    assert len(answers[NAME]) == len(rows)
+    assert answers[NAME] == answers[f"{NAME}-challenger"], "the same model, saved twice"
+
+
+def test_canary_share_follows_the_weight_in_the_rendered_manifests(
+        canary: Canary, project: Project, pushed: Pushed, challenger: Challenger) -> None:
+    docs = canary.docs
+    champion, rival = (kubeplay.deployment(docs, n) for n in (NAME, f"{NAME}-challenger"))
+
+    def selects(selector: dict[str, str], workload: dict[str, Any]) -> bool:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        return all(labels.get(k) == v for k, v in selector.items())
+
+    # One Service in front of both: the share of requests is the share of pods.
+    service = kubeplay.one(docs, "Service")
+    assert selects(service["spec"]["selector"], champion)
+    assert selects(service["spec"]["selector"], rival)
+    target = service["spec"]["ports"][0]["targetPort"]
+    for workload in (champion, rival):
+        assert selects(workload["spec"]["selector"]["matchLabels"], workload)
+        ports = kubeplay.server_container(docs, workload["metadata"]["name"])["ports"]
+        assert target in {p.get("name") for p in ports} | {p["containerPort"] for p in ports}
+    assert not selects(rival["spec"]["selector"]["matchLabels"], champion), (
+        "the challenger's ReplicaSet must not count the champion's pods")
+    # The champion's pods are the autoscaler's minimum; nothing scales the challenger.
+    scalers = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    assert [h["spec"]["scaleTargetRef"]["name"] for h in scalers] == [NAME]
+    assert "replicas" not in champion["spec"], "the autoscaler owns the champion's count"
+    champion_pods, challenger_pods = scalers[0]["spec"]["minReplicas"], rival["spec"]["replicas"]
+    weight = features_spec(project)["kubernetes"]["challenger"]["weight"]
+    assert challenger_pods / (champion_pods + challenger_pods) == weight / 100
+    # The champion runs what was pushed, by digest; the challenger its own tag.
+    assert kubeplay.images([champion]) == {f"{pushed.image}@{pushed.digest}"}
+    assert kubeplay.images([rival]) == {challenger.image}
+
+
 # ---- helpers ------------------------------------------------------------------------------------
 
 
@@ -323,11 +474,14 @@ def set_spec_values(path: Path, values: dict[tuple[str, ...], Any]) -> None:
 
 
 
-def features(project: Project) -> dict[str, list[str]]:
+def features_spec(project: Project) -> dict[str, Any]:
     import yaml
 
-    spec = yaml.safe_load((project.root / "mlgen.yaml").read_text())
-    f = spec["model"]["features"]
+    return dict(yaml.safe_load((project.root / "mlgen.yaml").read_text()))
+
+
+def features(project: Project) -> dict[str, list[str]]:
+    f = features_spec(project)["model"]["features"]
     numeric, categorical = list(f.get("numeric", [])), list(f.get("categorical", []))
     return {"numeric": numeric, "categorical": categorical, "all": numeric + categorical}
 
