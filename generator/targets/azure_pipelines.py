@@ -1,7 +1,8 @@
 """Target azure-pipelines: one azure-pipelines.yml (opt-in: list it in the spec's targets).
 
-Like the other CI targets it is a function of the Spec alone, so a per-model folder can be
-added later by changing `ci.azure.path`'s base, not the template.
+Like the other CI targets it is a function of the Spec (and the Jinja environment) alone,
+with its path from the spec (`ci.azure.path`), so per-model folders can be added the same way
+for every target.
 """
 from __future__ import annotations
 
