@@ -78,6 +78,7 @@ def test_wheel_contains_templates_and_no_generic_top_level_names(wheel: Path) ->
                      "mlgen/cli.py", "mlgen/deliver/gitops.py",
                      "mlgen/validate/argocd-application.schema.json",
                      "mlgen/validate/azure-pipelines.schema.json",
+                     "mlgen/validate/THIRD_PARTY_NOTICES.txt",
                      "mlgen/templates/azure-pipelines/azure-pipelines.yml.j2"):
         assert required in names, required
 
