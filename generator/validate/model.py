@@ -83,6 +83,7 @@ class Workspace:
     k8s_resources: tuple[str, ...] = ()  # manifests, not kustomization files
     k8s_overlays: tuple[str, ...] = ()  # folders holding an overlay's kustomization.yaml
     argocd_applications: tuple[str, ...] = ()  # Argo CD Application manifests
+    argo_rollouts: tuple[str, ...] = ()  # Argo Rollouts Rollout manifests
     kubernetes_version: str = "1.35"
 
 

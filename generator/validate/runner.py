@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ..render import Artifact
-from . import actionlint, argocd, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
+from . import actionlint, argocd, checkov, groovy, hadolint, kubernetes, rollouts, yamllint, zizmor
 from .model import Finding, Note, Report, ToolMissing, ToolOutcome, ToolRun, Workspace
 
 
@@ -37,6 +37,7 @@ CHECKS: tuple[Check, ...] = (
     Check(groovy.NAME, groovy.INSTALL, groovy.files, groovy.check),
     Check(checkov.NAME, checkov.INSTALL, checkov.files, checkov.check),
     Check(argocd.NAME, argocd.INSTALL, argocd.files, argocd.check),
+    Check(rollouts.NAME, rollouts.INSTALL, rollouts.files, rollouts.check),
 )
 # Validates what kustomize built, so it runs after the checks above.
 VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,
@@ -100,6 +101,9 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
         # Argo CD Applications: objects for the Argo CD cluster, not part of any overlay.
         argocd_applications=tuple(p for p in k8s_yaml
                                   if under(f"{layout.kubernetes}/argocd", p)),
+        # The Rollout of kubernetes.challenger's argo-rollouts engine (also a k8s resource).
+        argo_rollouts=tuple(p for p in k8s_yaml if under(f"{layout.kubernetes}/rollouts", p)
+                            and PurePosixPath(p).name == "rollout.yaml"),
         k8s_overlays=tuple(
             str(PurePosixPath(p).parent)
             for p in k8s_yaml

@@ -76,7 +76,9 @@ def test_wheel_contains_templates_and_no_generic_top_level_names(wheel: Path) ->
     assert in_checkout - shipped == set(), "templates missing from the wheel"
     for required in ("mlgen/templates/scaffold/project/.gitignore", "mlgen/models/__init__.py",
                      "mlgen/cli.py", "mlgen/deliver/gitops.py",
-                     "mlgen/validate/argocd-application.schema.json"):
+                     "mlgen/validate/argocd-application.schema.json",
+                     "mlgen/validate/argo-rollout.schema.json",
+                     "mlgen/templates/kubernetes/rollouts/rollout.yaml.j2"):
         assert required in names, required
 
 
