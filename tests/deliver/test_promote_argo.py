@@ -21,7 +21,7 @@ from mlgen.integrations.kubernetes import Cluster, KubernetesApiError
 from mlgen.models.serving.metrics import WorkerMetrics, render
 
 from tests.deliver.conftest import mlgen
-from tests.emulators.kubernetes import KubernetesEmulator
+from tests.emulators.kubernetes import Broken, KubernetesEmulator
 from tests.helpers import EXAMPLES
 
 GOOD = "sha256:" + "cd" * 32
@@ -131,6 +131,26 @@ def test_promote_clears_the_pause_and_waits_for_the_challenger_to_be_stable(
     proxied = [r["path"] for r in emulator.state.requests if "/proxy/metrics" in r["path"]]
     assert len(proxied) == 4  # three stable pods and the canary's
     assert "keep kubernetes.challenger" in out.stderr
+
+
+def test_a_promotion_argo_cannot_finish_is_a_failure(project: Path, cluster,
+                                                     tmp_path: Path) -> None:
+    emulator, kubeconfig = canary_running(project, cluster, tmp_path)
+    # The canary's first pod serves; the pods Argo adds at 100% never become ready.
+    serving = [k[3] for k in emulator.state.objects if k[1] == "pods"
+               and emulator.state.objects[k]["metadata"]["labels"].get("mlgen.dev/track")
+               == "challenger"]
+    emulator.state.broken.append(Broken("2.2.0-rc1", "never-ready",
+                                        pods=rf"^(?!{serving[0]}$){NAME}-"))
+    emulator.state.progress_deadline_seconds = 1.0
+    out = promote(project, kubeconfig, "--apply", "--json", "--rollout-timeout", "30")
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["decision"] == "promote"
+    assert doc["rollout"]["result"] == "failed" and doc["rollout"]["phase"] == "Degraded"
+    assert "ProgressDeadlineExceeded" in doc["rollout"]["reason"]
+    status = rollout(emulator)["status"]
+    assert status["stableRS"] != status["currentPodHash"]  # Argo kept the old stable
 
 
 def test_rollback_aborts_and_argo_returns_to_stable(project: Path, cluster,

@@ -135,6 +135,8 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
                       message=f"RolloutAborted: Rollout aborted update to revision "
                               f"{revision[current]}")
     elif not status.get("pauseConditions") and not spec.get("paused"):
+        if status.get("currentStepIndex", 0) < len(steps):  # resumed: progress counts anew
+            state.rollout_started[(meta["namespace"], f"rollout/{meta['name']}")] = at
         status.pop("controllerPause", None)
         status.update(currentStepIndex=len(steps))
     stable = status["stableRS"]
