@@ -54,7 +54,8 @@ class Challenger(Strict):
     above, nothing to install in the cluster. argo-rollouts: an Argo Rollouts `Rollout` NAME
     (workloadRef to the Deployment, whose pod template then runs image_tag) with the steps
     setWeight: weight and an indefinite pause that `mlgen promote --apply` promotes or
-    aborts; needs the Argo Rollouts controller and CRDs in the cluster. Argo runs the steps
+    aborts (Argo gives the canary weight percent of the Rollout's replicas, not extra pods);
+    needs the Argo Rollouts controller and CRDs in the cluster. Argo runs the steps
     only when the template changes while a stable revision exists: see docs/canary.md."""
 
 

@@ -61,7 +61,7 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
                            resources=MONITORING_FILES))
     challenger = spec.kubernetes.challenger
     rollout = challenger is not None and challenger.engine == "argo-rollouts"
-    if challenger is not None and rollout:
+    if rollout:
         out += [render_file(env, f"kubernetes/rollouts/{name}.yaml.j2",
                             f"{root}/rollouts/{name}.yaml", spec, "kubernetes")
                 for name in ROLLOUT_FILES]
