@@ -227,6 +227,7 @@ class Setup:
     challenger_image: str  # as the spec names it; --apply uses the live challenger's
     challenger_tag: str
     limits: Limits
+    engine: str = "kubernetes"  # kubernetes.challenger.engine
 
 
 def setup(folder: Path, environment: str) -> Setup:
@@ -245,7 +246,7 @@ def setup(folder: Path, environment: str) -> Setup:
     return Setup(environment, spec.namespace, spec.name, spec.serve.port,
                  f"{spec.image_name}:{challenger.image_tag}", challenger.image_tag,
                  Limits(t.max_error_rate, t.max_latency_p95_ms, t.max_prediction_psi,
-                        t.min_requests))
+                        t.min_requests), challenger.engine)
 
 
 def evaluate(limits: Limits, champion_metrics: str, challenger_metrics: str) -> Decision:

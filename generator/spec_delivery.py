@@ -34,7 +34,8 @@ class ChallengerThresholds(Strict):
 
 class Challenger(Strict):
     """A challenger model served as a canary: a second Deployment NAME-challenger behind the
-    same Service, so it gets a share of the requests that follows the replica ratio."""
+    same Service (or, with engine argo-rollouts, an Argo Rollouts canary), so it gets a share
+    of the requests that follows the replica ratio."""
 
     image_tag: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     """Image tag (the model version under test) the challenger Deployment runs, from the
@@ -48,6 +49,14 @@ class Challenger(Strict):
     Each must be listed in kubernetes.environments."""
     thresholds: ChallengerThresholds = Field(default_factory=ChallengerThresholds)
     """Limits `mlgen promote` checks the challenger against."""
+    engine: Literal["kubernetes", "argo-rollouts"] = "kubernetes"
+    """What runs the canary. kubernetes: the second Deployment NAME-challenger described
+    above, nothing to install in the cluster. argo-rollouts: an Argo Rollouts `Rollout` NAME
+    (workloadRef to the Deployment, whose pod template then runs image_tag) with the steps
+    setWeight: weight and an indefinite pause that `mlgen promote --apply` promotes or
+    aborts (Argo gives the canary weight percent of the Rollout's replicas, not extra pods);
+    needs the Argo Rollouts controller and CRDs in the cluster. Argo runs the steps
+    only when the template changes while a stable revision exists: see docs/canary.md."""
     soak: Duration = "30m"
     """How long the challenger serves beside the freshly deployed champion before the CD
     pipeline decides (30m, 2h; at most 5h, which keeps the job under GitHub-hosted runners'

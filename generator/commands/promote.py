@@ -6,12 +6,15 @@ it out through the `kubernetes` client); the logic lives there.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
 from ..project import project_dir
+
+if TYPE_CHECKING:
+    from ..promote import Setup
 
 
 @click.command("promote")
@@ -46,7 +49,9 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
     Reads both servers' /metrics, checks the challenger's error rate, p95 latency and the PSI
     between the two prediction distributions against kubernetes.challenger.thresholds.
     With --apply, promote gives the champion the challenger's image (rolled back by itself
-    when the rollout fails) and scales the challenger to 0; roll back scales it to 0.
+    when the rollout fails) and scales the challenger to 0; roll back scales it to 0. With
+    kubernetes.challenger.engine argo-rollouts, --apply promotes the paused Rollout (as
+    `kubectl argo rollouts promote`, waiting for it to be Healthy) or aborts it.
     Exit 0 promoted, 1 rolled back (or the promote rollout failed), 2 unusable input (no
     challenger, unreachable server, too few requests).
     """
@@ -57,6 +62,9 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
     if from_cluster == urls or (urls and not (champion_url and challenger_url)):
         raise UsageError("give --from-cluster, or both --champion URL and --challenger URL")
     found = setup(project_dir(ctx), environment)
+    if found.engine == "argo-rollouts":
+        return _argo(found, champion_url, challenger_url, from_cluster, do_apply and not dry_run,
+                     do_apply, as_json, timeout, rollout_timeout, kube_context, poll_interval)
     canary = apply_canary.Canary(found.namespace, found.name)
     cluster = None
     if from_cluster or do_apply:
@@ -105,6 +113,61 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
                      "old champion back")
         else:
             apply_canary.scale_to_zero(cluster, canary, echo)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    return code
+
+
+def _argo(found: Setup, champion_url: str | None, challenger_url: str | None, from_cluster: bool,
+          applying: bool, do_apply: bool, as_json: bool, timeout: float,
+          rollout_timeout: float, kube_context: str | None, poll_interval: float) -> int:
+    """The same decision for an Argo Rollouts canary; --apply promotes or aborts the Rollout."""
+    from ..deliver import argo
+    from ..promote import evaluate, scrape, table
+
+    canary = argo.Canary(found.namespace, found.name)
+    cluster = None
+    if from_cluster or do_apply:
+        from ..integrations.kubernetes import Cluster, RetryPolicy
+
+        cluster = Cluster(context=kube_context, retry=RetryPolicy(request_timeout=timeout))
+    if cluster is not None and from_cluster:
+        from mlgen.models.contract import METRICS_PATH
+
+        texts = [argo.cluster_metrics(cluster, canary, track, found.port, METRICS_PATH)
+                 for track in ("champion", "challenger")]
+    else:
+        texts = [scrape(str(url), timeout) for url in (champion_url, challenger_url)]
+    decision = evaluate(found.limits, *texts)
+    steps = argo.plan(canary, decision.promote)
+    if not as_json:
+        click.echo(table(decision))
+        if not applying:
+            click.echo("plan" + ("" if do_apply else " (--apply carries it out)") + ":")
+            for step in steps:
+                click.echo(f"  {step.action}  # {step.why}")
+    doc: dict[str, Any] = {**decision.as_dict(), "environment": found.environment,
+                           "engine": found.engine, "plan": [s.action for s in steps],
+                           "applied": applying}
+    code = EXIT_OK if decision.promote else EXIT_FAILURE
+    if applying and cluster is not None:
+        def echo(line: str) -> None:
+            click.echo(line, err=True)
+
+        if decision.promote:
+            outcome = argo.promote(cluster, canary, timeout=rollout_timeout,
+                                   poll=poll_interval, echo=echo)
+            doc["rollout"] = outcome.as_json()
+            if outcome.result != "succeeded":
+                code = EXIT_FAILURE
+                echo(f"promote {outcome.result}: {outcome.reason}")
+            else:
+                echo(f"promoted: set version to {found.challenger_tag} in mlgen.yaml and keep "
+                     "kubernetes.challenger: its image_tag is what the Rollout runs")
+        else:
+            argo.abort(cluster, canary, echo)
+            echo("set kubernetes.challenger.image_tag back to the stable version (or to the "
+                 "next candidate): the Rollout stays Degraded until its template changes")
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     return code

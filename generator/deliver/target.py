@@ -97,11 +97,15 @@ def render_pinned(kubectl: Kubectl, target: Target) -> str:
             encoding="utf-8",
         )
         manifests = kubectl.run("kustomize", tmp)
-        if f"name: {target.deployment}-challenger" in manifests:
+        # With engine argo-rollouts the Deployment's template (the Rollout's, by workloadRef)
+        # runs the challenger, so it keeps its image the same way.
+        rollout = any(d.get("kind") == "Rollout" for d in manifest_objects(manifests))
+        keep = target.deployment if rollout else f"{target.deployment}-challenger"
+        if rollout or f"name: {keep}" in manifests:
             manifests = _keep_challenger_image(kubectl.run("kustomize", str(target.overlay)),
-                                               manifests, f"{target.deployment}-challenger")
+                                               manifests, keep)
     reference = f"{target.pinned_image}@{target.digest}"
-    if reference not in manifests:
+    if reference not in manifests and not rollout:
         raise MlgenError(f"the rendered {target.environment} overlay does not use image "
                          f"{target.image_name}; check `images:` in {target.overlay}")
     return manifests

@@ -221,6 +221,15 @@ class Cluster:
                               content_type=APPLY_PATCH)
         return dict(answer)
 
+    def merge_patch(self, api_version: str, kind: str, namespace: str, name: str,
+                    patch: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386: null removes a field), of the object or of one of its
+        subresources (`status`): how kubectl plugins such as Argo Rollouts' change a field
+        another controller owns, without server-side apply's ownership."""
+        path = object_path(api_version, kind, namespace, name, subresource)
+        what = f"patching {kind} {namespace}/{name}" + (f" {subresource}" if subresource else "")
+        return dict(self.request("PATCH", path, what, body=patch, content_type=MERGE_PATCH))
+
     def pod_log(self, namespace: str, pod: str, container: str | None, tail_lines: int) -> str:
         query = {"tailLines": str(tail_lines)}
         if container:

@@ -22,6 +22,9 @@ BASE_FILES = (
 # Objects for clusters that run the Prometheus operator: a kustomize Component that overlays
 # include only when `kubernetes.prometheus_operator` is on, so the base stays valid anywhere.
 MONITORING_FILES = ("servicemonitor", "prometheusrule")
+# kubernetes.challenger with engine argo-rollouts: a Component with the Rollout and the patches
+# that hand the base Deployment's pods (and its HPA) over to it, instead of k8s/challenger.
+ROLLOUT_FILES = ("rollout", "kustomization")
 
 
 def base_files(spec: Spec) -> list[str]:
@@ -57,7 +60,12 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
                            f"{root}/monitoring/kustomization.yaml", spec, "kubernetes",
                            resources=MONITORING_FILES))
     challenger = spec.kubernetes.challenger
-    if challenger is not None:
+    rollout = challenger is not None and challenger.engine == "argo-rollouts"
+    if rollout:
+        out += [render_file(env, f"kubernetes/rollouts/{name}.yaml.j2",
+                            f"{root}/rollouts/{name}.yaml", spec, "kubernetes")
+                for name in ROLLOUT_FILES]
+    elif challenger is not None:
         base_count = challenger_replicas(champion_replicas(spec, Overlay()), challenger.weight)
         out.append(render_file(env, "kubernetes/base/deployment.yaml.j2",
                                f"{root}/challenger/deployment.yaml", spec, "kubernetes",
@@ -72,7 +80,7 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
         out.append(render_file(env, "kubernetes/overlay/kustomization.yaml.j2",
                                f"{root}/overlays/{environment}/kustomization.yaml", spec,
                                "kubernetes", environment=environment, overlay=overlay,
-                               challenger_replicas=count))
+                               challenger_replicas=count, rollout=rollout and bool(count)))
     gitops = spec.kubernetes.gitops
     if gitops.enabled:
         for environment in spec.kubernetes.environments:

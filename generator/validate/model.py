@@ -84,6 +84,7 @@ class Workspace:
     k8s_overlays: tuple[str, ...] = ()  # folders holding an overlay's kustomization.yaml
     argocd_applications: tuple[str, ...] = ()  # Argo CD Application manifests
     azure_pipelines: tuple[str, ...] = ()  # the azure-pipelines target's pipeline file
+    argo_rollouts: tuple[str, ...] = ()  # Argo Rollouts Rollout manifests
     kubernetes_version: str = "1.35"
 
 

@@ -23,6 +23,7 @@ from . import (
     groovy,
     hadolint,
     kubernetes,
+    rollouts,
     yamllint,
     zizmor,
 )
@@ -49,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     Check(argocd.NAME, argocd.INSTALL, argocd.files, argocd.check),
     Check(azure_pipelines.NAME, azure_pipelines.INSTALL, azure_pipelines.files,
           azure_pipelines.check),
+    Check(rollouts.NAME, rollouts.INSTALL, rollouts.files, rollouts.check),
 )
 # Validates what kustomize built, so it runs after the checks above.
 VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,
@@ -114,6 +116,9 @@ def workspace_for(root: Path, scratch: Path, paths: list[str], layout: Layout,
         # Argo CD Applications: objects for the Argo CD cluster, not part of any overlay.
         argocd_applications=tuple(p for p in k8s_yaml
                                   if under(f"{layout.kubernetes}/argocd", p)),
+        # The Rollout of kubernetes.challenger's argo-rollouts engine (also a k8s resource).
+        argo_rollouts=tuple(p for p in k8s_yaml if under(f"{layout.kubernetes}/rollouts", p)
+                            and PurePosixPath(p).name == "rollout.yaml"),
         k8s_overlays=tuple(
             str(PurePosixPath(p).parent)
             for p in k8s_yaml

@@ -33,6 +33,8 @@ Scenario knobs under `/_emulator/` (no auth, never faulted): `GET state`, `GET r
 "pods": "pod-name regex"}`),
 `POST metrics` (`{"image": "substring", "text": "...Prometheus text..."}`),
 `POST settings` (`{"ready_seconds": S, "progress_deadline_seconds": S}`).
+Argo Rollouts' `rollouts` (argoproj.io/v1alpha1) and their `status` subresource are served, and
+their controller played, by tests/emulators/argo_rollouts.py.
 Run it alone: `python -m tests.emulators.kubernetes --port 6443 --token s3cret`.
 """
 from __future__ import annotations
@@ -53,6 +55,8 @@ from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+from tests.emulators import argo_rollouts
 
 ROUTE = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
                    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)"
@@ -88,6 +92,8 @@ def _validator(schema_file: str) -> Any:
 
 def schema_problems(obj: dict[str, Any]) -> list[str]:
     """Strict-schema findings for one object; [] when it passes or has no published schema."""
+    if (obj.get("apiVersion"), obj.get("kind")) == (argo_rollouts.API_VERSION, "Rollout"):
+        return argo_rollouts.schema_problems(public(obj))
     try:
         import kubernetes_validate  # noqa: F401
     except ImportError:
@@ -349,6 +355,9 @@ class ClusterState:
         for deployment in [o for (v, p, _, _), o in list(self.objects.items())
                            if v == "apps/v1" and p == "deployments"]:
             self.reconcile_deployment(deployment, at)
+        for rollout in [o for (v, p, _, _), o in list(self.objects.items())
+                        if v == argo_rollouts.API_VERSION and p == argo_rollouts.PLURAL]:
+            argo_rollouts.reconcile(self, rollout, at)
 
     def reconcile_deployment(self, d: dict[str, Any], at: float) -> None:
         meta, spec = d["metadata"], d["spec"]
@@ -665,6 +674,10 @@ class Handler(BaseHTTPRequestHandler):
                 body, operation = json.loads(raw or b"{}"), "Update"
             else:
                 raise ApiError(415, f"unsupported patch type {content_type!r}")
+            if sub == "status" and plural == argo_rollouts.PLURAL and operation == "Update":
+                return 200, public(argo_rollouts.patch_status(state, ns, name, body, at)), None
+            if sub:
+                raise ApiError(404, f"the emulator serves no {plural}/{sub} subresource")
             result = state.apply(api_version, plural, ns, name, body,
                                  query.get("fieldManager", "" if operation == "Apply"
                                            else "unknown"),
