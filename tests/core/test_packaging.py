@@ -79,7 +79,7 @@ def test_wheel_contains_templates_and_no_generic_top_level_names(wheel: Path) ->
                      "mlgen/validate/argocd-application.schema.json",
                      "mlgen/validate/azure-pipelines.schema.json",
                      "mlgen/validate/THIRD_PARTY_NOTICES.txt",
-                     "mlgen/templates/azure-pipelines/azure-pipelines.yml.j2"):
+                     "mlgen/templates/azure-pipelines/azure-pipelines.yml.j2",
                      "mlgen/validate/argo-rollout.schema.json",
                      "mlgen/templates/kubernetes/rollouts/rollout.yaml.j2"):
         assert required in names, required
