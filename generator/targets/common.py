@@ -45,6 +45,12 @@ def context(spec: Spec) -> dict[str, Any]:
     }
 
 
+def model_dir_of(env: jinja2.Environment) -> str:
+    """The model's folder inside a monorepo, "" for a repository of one model (the render
+    value `mlgen.project.render_artifacts` sets for every template)."""
+    return str(env.globals.get("model_dir", ""))
+
+
 def monitor_in_ci(spec: Spec) -> bool:
     """The pipelines' scheduled monitor job is rendered only when CI can read the predictions
     (monitor.predictions): the request log lives on the cluster's volume, where the monitor
