@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,6 +141,48 @@ def create_project(root: Path, spec_text: str, force: bool = False,
     root.mkdir(parents=True, exist_ok=True)
     write_files(root, writes)
     return [w.path for w in writes]
+
+
+def create_monorepo(root: Path, force: bool = False,
+                    extra_templates: Sequence[Path] = ()) -> list[str]:
+    """A monorepo's files from its specs (root and models, already in place, never rewritten):
+    each model's starter project in its folder, every pipeline file and the one root lock.
+
+    The specs (root and models) must already be in place; they are never rewritten.
+    """
+    from mlgen.models.contract import SPEC_FILENAME
+
+    from ..monorepo import load_monorepo
+    from ..project import template_dirs
+    from ..render import make_environment
+    from ..scaffold import scaffold_artifacts
+    from ..sync.local import render_project
+    from ..sync.lock import LOCK_PATH
+    from ..sync.plan import lock_after_render
+    from ..sync.writer import FileWrite, write_files
+    from .schema import schema_text
+
+    mono = load_monorepo(root)
+    writes: list[FileWrite] = []
+    for entry in mono.models:
+        folder = root / entry.folder
+        env = make_environment(template_dirs(entry.spec, folder, extra_templates))
+        env.globals["model_dir"] = entry.folder
+        writes += [FileWrite(f"{entry.folder}/.mlgen/mlgen.schema.json", schema_text().encode()),
+                   FileWrite(f"{entry.folder}/.mlgen/build/.gitkeep", b"")]
+        writes += [FileWrite(f"{entry.folder}/{a.path}", a.text.encode(), a.mode)
+                   for a in scaffold_artifacts(entry.spec, env)]
+    rendered = render_project(root, extra_templates)
+    writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in rendered.artifacts]
+    lock = lock_after_render(None, rendered.artifacts, rendered.templates, rendered.spec_sha256)
+    writes.append(FileWrite(LOCK_PATH, lock.to_json()))
+    existing = [w.path for w in writes if (root / w.path).exists()]
+    if existing and not force:
+        raise UsageError(f"{root}: {len(existing)} file(s) already exist ({existing[0]} ...); "
+                         "nothing was written. Use `mlgen sync` to update them.")
+    write_files(root, writes)
+    return [SPEC_FILENAME, *(f"{m}/{SPEC_FILENAME}" for m in mono.folders),
+            *(w.path for w in writes)]
 
 
 def _lock_write(root: Path, rendered: list[Artifact], used: dict[str, str],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlgen.commands.init import create_project
 from mlgen.monorepo import is_monorepo, load_monorepo_folders
-from mlgen.monorepo_scaffold import create_monorepo
+from mlgen.commands.init import create_monorepo
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPEC = "mlgen.yaml"
