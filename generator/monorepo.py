@@ -96,6 +96,19 @@ def read_mapping(path: Path) -> tuple[dict[str, Any], dict[Any, tuple[int, int]]
     return data, marks
 
 
+def is_root_spec_text(text: str) -> bool:
+    """Whether a spec's text is a root spec (a top-level `models:` key)."""
+    from .spec_loader import read_yaml_with_marks
+
+    if not _MODELS_LINE.search(text):
+        return False
+    try:
+        data, _ = read_yaml_with_marks(text, SPEC_FILENAME)
+    except SpecError:
+        return False
+    return isinstance(data, dict) and "models" in data
+
+
 def is_monorepo(root: Path) -> bool:
     """Whether `root/mlgen.yaml` is a root spec (has a top-level `models:` key)."""
     path = root / SPEC_FILENAME
