@@ -68,11 +68,9 @@ def _load(spec_file: Path) -> list[Member]:
 def single(project_dir: Path) -> Fleet:
     from ...monorepo import repository_root
 
-    root = repository_root(project_dir)
-    members = _load(root / SPEC_FILENAME)
-    if root != project_dir:  # a model folder of a monorepo: that model's job only
-        members = [m for m in members if m.spec_file.parent.resolve() == project_dir.resolve()]
-    return Fleet(tuple(members))
+    # In a model folder of a monorepo: every model's job, so that `prune` from there never
+    # takes the other models' jobs (same repository) for leftovers.
+    return Fleet(tuple(_load(repository_root(project_dir) / SPEC_FILENAME)))
 
 
 def load_fleet(path: Path) -> Fleet:

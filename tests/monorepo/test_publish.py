@@ -1,0 +1,118 @@
+"""`mlgen jenkins apply` and `mlgen sync --pr` on the example monorepo: one Jenkins job per
+model (the python-jenkins client against the Jenkins emulator), and ONE pull request for all
+models (PyGithub against the GitHub emulator), read back with git."""
+from __future__ import annotations
+
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.emulators.github import DEFAULT_TOKEN, Emulator
+from tests.emulators.jenkins import JenkinsEmulator, JenkinsState, User
+from tests.helpers import call_mlgen
+
+from .conftest import GIT_ENV, MONOREPO
+
+pytest.importorskip("github", reason="PyGithub is the 'github' extra")
+pytest.importorskip("jenkins", reason="python-jenkins is the 'jenkins' extra")
+
+TOKEN = "admin-token-0123456789abcdef"
+HAND_EDIT = "# team note: reviewed by risk\n"
+
+
+@pytest.fixture()
+def jenkins_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[JenkinsEmulator]:
+    state = JenkinsState([User("admin", "admin-password", (TOKEN,))], queue_seconds=0.02,
+                         build_seconds=0.05, scan_seconds=0.05)
+    with JenkinsEmulator(state) as emu:
+        monkeypatch.setenv("JENKINS_URL", emu.url)
+        monkeypatch.setenv("JENKINS_USER", "admin")
+        monkeypatch.setenv("JENKINS_API_TOKEN", TOKEN)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.delenv("JENKINS_CA_BUNDLE", raising=False)
+        yield emu
+
+
+def test_jenkins_apply_registers_one_job_per_model(
+        jenkins_env: JenkinsEmulator, monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = call_mlgen(capsys, "-C", str(monorepo), "jenkins", "apply")
+    assert code == 0, out + err
+    for model in ("fraud", "rent"):
+        item = jenkins_env.state.find(["ml", "monorepo", model])
+        assert item is not None and item.kind == "multibranch", model
+        root = ET.fromstring(item.xml)
+        assert root.findtext("factory/scriptPath") == f"models/{model}/Jenkinsfile"
+        assert root.findtext(".//source/repository") == "models"
+    folder = jenkins_env.state.find(["ml", "monorepo"])
+    assert folder is not None and sorted(folder.children) == ["fraud", "rent"]
+    # Again: nothing to do; and pruning keeps both (they come from the same repository).
+    code, out, _ = call_mlgen(capsys, "-C", str(monorepo), "jenkins", "apply")
+    assert code == 0 and "0 job(s) created, 0 reconfigured" in out
+    for where in (monorepo, monorepo / "models" / "rent"):
+        code, out, err = call_mlgen(capsys, "-C", str(where), "jenkins", "prune", "--yes")
+        assert code == 0, out + err
+        assert all(jenkins_env.state.find(["ml", "monorepo", m]) for m in ("fraud", "rent"))
+
+
+@pytest.fixture()
+def github_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    with Emulator() as emu:
+        monkeypatch.setenv("GITHUB_TOKEN", DEFAULT_TOKEN)
+        monkeypatch.setenv("GITHUB_API_URL", emu.url)
+        monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+        yield emu
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and ".git" not in p.relative_to(root).parts
+            and "__pycache__" not in p.parts}
+
+
+def git(work: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(work), *args], capture_output=True, text=True,
+                          check=True, env={**os.environ, **GIT_ENV}).stdout
+
+
+def test_sync_pr_opens_one_pull_request_for_all_models(
+        github_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = files_of(MONOREPO)
+    # Both models' specs changed on the default branch; one model's Dockerfile has a hand edit.
+    for model, old, new in (("fraud", 'version: "2.0.1"', 'version: "2.1.0"'),
+                            ("rent", 'version: "0.2.0"', 'version: "0.3.0"')):
+        path = f"models/{model}/mlgen.yaml"
+        files[path] = files[path].decode().replace(old, new).encode()
+    path = "models/fraud/k8s/base/deployment.yaml"
+    files[path] = files[path] + HAND_EDIT.encode()
+    github_env.add_repo("bank-ml/models", files)
+
+    code, out, err = call_mlgen(capsys, "-C", str(MONOREPO), "sync", "--pr")
+    assert code == 0, out + err
+    assert "opened pull request #" in out
+    [pull] = github_env.state.repo("bank-ml", "models").pulls
+    assert "models/fraud/k8s/base/deployment.yaml" in pull["body"]
+    assert "models/rent/k8s/base/deployment.yaml" in pull["body"]
+
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", "-b", "mlgen/sync",
+                    str(github_env.repo_path("bank-ml/models")), str(work)],
+                   check=True, env={**os.environ, **GIT_ENV})
+    assert len(git(work, "log", "--format=%H").split()) == 2  # the seed plus ONE sync commit
+    deployment = (work / path).read_text()
+    assert HAND_EDIT in deployment and '"2.1.0"' in deployment
+    assert '"0.3.0"' in (work / "models/rent/k8s/base/deployment.yaml").read_text()
+    # The branch is what a local sync would leave: check passes on it from the root.
+    code, out, err = call_mlgen(capsys, "-C", str(work), "check", "-q")
+    assert code == 0, out + err
+
+    # Up to date now (after the merge): a second run opens no second pull request.
+    git(work, "push", "-q", "origin", "mlgen/sync:main")
+    code, out, err = call_mlgen(capsys, "-C", str(work), "sync", "--pr")
+    assert code == 0, out + err
+    assert len(github_env.state.repo("bank-ml", "models").pulls) == 1
+
+
