@@ -106,3 +106,18 @@ def test_jenkins_job_script_paths_point_into_the_model_folders() -> None:
     assert [m.job.full_name for m in single(MONOREPO / "models/rent").members] == list(jobs)
 
 
+
+
+@pytest.mark.parametrize(("model", "folder"), MODELS.items())
+def test_the_github_retrain_hook_dispatches_the_models_own_drift_workflow(
+        model: str, folder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgen.publish.github.retrain import make_hook
+    from mlgen.spec_loader import load_spec
+
+    config = yaml.safe_load((MONOREPO / folder / "k8s/base/configmap.yaml").read_text())
+    workflow_file = config["data"]["MLGEN_GITHUB_DRIFT_WORKFLOW"]
+    assert (WORKFLOWS / workflow_file).is_file() and workflow_file == f"{model}-drift.yml"
+    monkeypatch.setenv("MLGEN_GITHUB_DRIFT_WORKFLOW", workflow_file)  # as envFrom sets it
+    assert make_hook(load_spec(MONOREPO / folder / "mlgen.yaml")).workflow == workflow_file
+    monkeypatch.delenv("MLGEN_GITHUB_DRIFT_WORKFLOW")
+    assert make_hook(load_spec(MONOREPO / folder / "mlgen.yaml")).workflow == "drift.yml"
