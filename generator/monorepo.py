@@ -311,6 +311,16 @@ def monorepo_of(model_root: Path) -> Path | None:
     return None
 
 
+def enclosing_monorepo(folder: Path) -> Path | None:
+    """The nearest monorepo root above `folder` (listed or not), up to the git root."""
+    for parent in folder.resolve().parents:
+        if is_monorepo(parent):
+            return parent
+        if (parent / ".git").exists():
+            return None
+    return None
+
+
 def load_monorepo_folders(root: Path) -> list[str]:
     found = read_mapping(root / SPEC_FILENAME)
     if found is None:

@@ -79,3 +79,22 @@ def test_render_after_a_new_model_is_listed_writes_only_its_files(
                            for p in created), created
     assert ".github/workflows/churn-ci.yml" in created
     assert check(capsys, monorepo)[0] == 0
+
+
+def test_init_inside_a_monorepo_leaves_pipeline_files_to_the_root(
+        monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = call_mlgen(capsys, "-C", str(monorepo), "init", str(monorepo / "models/churn"),
+                              "--name", "churn", "--non-interactive")
+    assert code == 0 and "list 'models/churn'" in err
+    folder = monorepo / "models" / "churn"
+    assert (folder / "mlgen.yaml").is_file() and (folder / "src" / "churn").is_dir()
+    assert not (folder / ".mlgen/lock.json").exists() and not (folder / ".github").exists()
+    assert not (folder / "Jenkinsfile").exists()
+    root_spec = monorepo / "mlgen.yaml"
+    root_spec.write_text(root_spec.read_text() + "  - models/churn\n")
+    code, out, err = call_mlgen(capsys, "-C", str(monorepo), "sync")
+    assert code == 0, out + err
+    assert (monorepo / ".github/workflows/churn-ci.yml").is_file()
+    assert (folder / "Jenkinsfile").is_file()
+    assert check(capsys, monorepo)[0] == 0
+    assert check(capsys, folder)[0] == 0
