@@ -11,9 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from mlgen.commands.init import create_project
+from mlgen.commands.init import create_monorepo, create_project
 from mlgen.monorepo import is_monorepo, load_monorepo_folders
-from mlgen.commands.init import create_monorepo
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPEC = "mlgen.yaml"
