@@ -116,3 +116,27 @@ def test_sync_pr_opens_one_pull_request_for_all_models(
     assert len(github_env.state.repo("bank-ml", "models").pulls) == 1
 
 
+
+
+def test_each_model_keeps_its_own_report_comment_on_a_shared_pull_request(
+        github_env: Emulator, monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlgen.integrations.github import client as gh
+    from mlgen.integrations.github import gitdata as pub
+
+    github_env.add_repo("bank-ml/models", {"README.md": b"models\n"})
+    client = gh.connect(gh.Settings.from_env({"GITHUB_TOKEN": DEFAULT_TOKEN,
+                                              "GITHUB_API_URL": github_env.url},
+                                             seconds_between_writes=0, backoff_factor=0.01))
+    pr = pub.open_or_update_sync_pr(client, "bank-ml/models", {"x": b"1"}, "t", "b")
+    for model, auc in (("fraud", "0.81"), ("rent", "0.64"), ("fraud", "0.83")):
+        gate = monorepo / "models" / model / "reports" / "gate"
+        gate.mkdir(parents=True, exist_ok=True)
+        (gate / "gate.md").write_text(f"| metric | {auc} | ✅ |\n")
+        code, out, err = call_mlgen(capsys, "-C", str(monorepo / "models" / model), "comment",
+                                    "--pr", str(pr.pr_number))
+        assert code == 0, out + err
+    bodies = sorted(c["body"] for c in github_env.state.repo("bank-ml", "models").comments
+                    if c["user"] == "mlgen-bot")
+    assert len(bodies) == 2  # one per model; the second fraud run updated its own
+    assert "## mlgen report: fraud" in bodies[0] and "0.83" in bodies[0]
+    assert "## mlgen report: rent" in bodies[1] and "0.64" in bodies[1]
