@@ -296,14 +296,14 @@ def repository_root(folder: Path) -> Path:
 
 
 def monorepo_of(model_root: Path) -> Path | None:
-    """The monorepo root above `model_root` that lists it, or None (walks up to a .git)."""
+    """The monorepo root above `model_root` that lists it, or None (walks up to a .git).
+
+    A broken root spec above is a SpecError: acting on the model alone would read a lock
+    that is not there and report every file as new."""
     here = model_root.resolve()
     for parent in here.parents:
         if is_monorepo(parent):
-            try:
-                listed = load_monorepo_folders(parent)
-            except SpecError:
-                return None
+            listed = load_monorepo_folders(parent)
             if here.relative_to(parent.resolve()).as_posix() in listed:
                 return parent
         if (parent / ".git").exists():

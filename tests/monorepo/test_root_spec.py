@@ -97,3 +97,10 @@ def test_per_model_commands_at_the_root_say_to_pick_a_model(
         monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = call_mlgen(capsys, "-C", str(monorepo), "run", "train")
     assert code == 2 and "-C MODEL_FOLDER" in err
+
+
+def test_a_broken_root_spec_is_reported_from_a_model_folder_too(
+        monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (monorepo / "mlgen.yaml").write_text("apiVersion: mlgen/v1\nmodels: [models/fraud, gone]\n")
+    code, _, err = call_mlgen(capsys, "-C", str(monorepo / "models/fraud"), "check")
+    assert code == 2 and f"{monorepo / 'mlgen.yaml'}:2:" in err and "'gone' has no" in err
