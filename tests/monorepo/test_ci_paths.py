@@ -121,3 +121,17 @@ def test_the_github_retrain_hook_dispatches_the_models_own_drift_workflow(
     assert make_hook(load_spec(MONOREPO / folder / "mlgen.yaml")).workflow == workflow_file
     monkeypatch.delenv("MLGEN_GITHUB_DRIFT_WORKFLOW")
     assert make_hook(load_spec(MONOREPO / folder / "mlgen.yaml")).workflow == "drift.yml"
+
+
+@pytest.mark.parametrize(("model", "folder"), MODELS.items())
+def test_a_release_tag_deploys_only_its_model(model: str, folder: str) -> None:
+    cd = workflow(f"{model}-cd.yml")
+    assert cd["on"]["push"]["tags"] == [f"{model}-v*"]
+    later = [job for name, job in cd["jobs"].items() if name.startswith("deploy-")][1:]
+    assert later and all(job["if"] == f"startsWith(github.ref, 'refs/tags/{model}-v')"
+                         for job in later)
+    text = (MONOREPO / folder / "Jenkinsfile").read_text()
+    assert "buildingTag()" not in text
+    assert text.count(f"tag pattern: '{model}-v*', comparator: 'GLOB'") == 3  # build, push, deploy
+    single = (EXAMPLES / "credit-risk/Jenkinsfile").read_text()
+    assert "buildingTag()" in single and "tag pattern" not in single
