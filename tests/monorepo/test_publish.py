@@ -140,3 +140,48 @@ def test_each_model_keeps_its_own_report_comment_on_a_shared_pull_request(
     assert len(bodies) == 2  # one per model; the second fraud run updated its own
     assert "## mlgen report: fraud" in bodies[0] and "0.83" in bodies[0]
     assert "## mlgen report: rent" in bodies[1] and "0.64" in bodies[1]
+
+
+def test_the_bot_checks_and_syncs_a_monorepo_pull_request(tmp_path: Path) -> None:
+    import requests
+    from mlgen.integrations.github import client as gh
+    from mlgen.publish.github.bot import STATUS_MARKER, Bot, BotConfig, github_handler
+
+    from tests.publish.github.test_bot import SECRET, wait_for
+
+    files = files_of(MONOREPO)
+    spec = "models/rent/mlgen.yaml"  # changed without a sync: rent's files are stale
+    files[spec] = files[spec].decode().replace('version: "0.2.0"', 'version: "0.3.0"').encode()
+    with Emulator() as emu:
+        emu.add_repo("bank-ml/models", files, permissions={"dev": "write"})
+        emu.add_user("dev", "dev-token")
+        bot_client = gh.connect(gh.Settings.from_env(
+            {"GITHUB_TOKEN": DEFAULT_TOKEN, "GITHUB_API_URL": emu.url}, seconds_between_writes=0))
+        bot = Bot(BotConfig(SECRET, tmp_path / "bot.sqlite", port=0),
+                  github_handler(bot_client)).start()  # the real renderer
+        try:
+            emu.add_hook(bot.url + "/webhook", SECRET.decode())
+            repo = emu.state.repo("bank-ml", "models")
+            s = requests.Session()
+            s.headers["Authorization"] = "token dev-token"
+            api = f"{emu.url}/repos/bank-ml/models"
+            main = s.get(api + "/git/ref/heads/main").json()["object"]["sha"]
+            s.post(api + "/git/refs", json={"ref": "refs/heads/feature", "sha": main})
+            number = s.post(api + "/pulls", json={"title": "feature", "head": "feature",
+                                                  "base": "main"}).json()["number"]
+
+            def status() -> str:
+                return next((c["body"] for c in repo.comments
+                             if STATUS_MARKER in c["body"] and c["user"] == "mlgen-bot"), "")
+
+            wait_for(lambda: "differ" in status(), timeout=60)
+            assert "models/rent/k8s/base/deployment.yaml" in status()
+            assert "models/fraud/" not in status()
+            s.post(api + f"/issues/{number}/comments", json={"body": "/mlgen sync"})
+            wait_for(lambda: "match" in status(), timeout=60)
+            head = repo.git.resolve("refs/heads/feature")
+            deployment = repo.git.git("show", f"{head}:models/rent/k8s/base/deployment.yaml")
+            assert b'"0.3.0"' in deployment
+            assert bot.failures == 0
+        finally:
+            bot.stop()
