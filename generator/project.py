@@ -51,7 +51,13 @@ class Project:
 
     def load(self) -> Spec:
         """The spec; a missing or invalid mlgen.yaml is a SpecError (exit 2) naming the file."""
+        from .monorepo import is_monorepo
         from .spec_loader import load_spec
+
+        if is_monorepo(self.root):
+            raise UsageError(f"{self.spec_path} lists the models of a monorepo: run this "
+                             "command with -C MODEL_FOLDER (sync, check, render, validate, "
+                             "`jenkins apply` and `sync --pr` act on all models from the root)")
 
         return load_spec(self.spec_path)
 
@@ -84,8 +90,13 @@ def template_dirs(spec: Spec, project_dir: Path, extra: Iterable[Path] = ()) -> 
 
 def render_artifacts(spec: Spec, project_dir: Path, only: Iterable[str] = (),
                      extra_templates: Iterable[Path] = (),
-                     used_templates: dict[str, str] | None = None) -> list[Artifact]:
+                     used_templates: dict[str, str] | None = None,
+                     model_dir: str = "") -> list[Artifact]:
     """Every generated file for `spec`, sorted by path; deterministic for a given input.
+
+    `model_dir` is the model's folder inside a monorepo ("" for a repository of one model);
+    every template sees it, and the targets use it for paths that start at the repository
+    root (path filters, working directories, the Jenkins script path, Argo CD's path).
 
     `used_templates`, when given, is filled with template name -> file for every template the
     render loaded (the lock file fingerprints exactly those, overrides included).
@@ -98,6 +109,7 @@ def render_artifacts(spec: Spec, project_dir: Path, only: Iterable[str] = (),
     if unknown:
         raise UsageError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     env = make_environment(template_dirs(spec, project_dir, extra_templates))
+    env.globals["model_dir"] = model_dir
     if used_templates is not None:
         from .sync.lock import RecordingLoader
 

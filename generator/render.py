@@ -95,6 +95,7 @@ def make_environment(overrides: Iterable[Path] = ()) -> jinja2.Environment:
     env.globals["mlgen_version"] = __version__
     env.globals["mlgen_distribution"] = DISTRIBUTION
     env.globals["mlgen_requirement"] = requirement
+    env.globals["model_dir"] = ""  # a monorepo model's folder (mlgen.project.render_artifacts)
     return env
 
 

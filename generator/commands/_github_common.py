@@ -16,9 +16,21 @@ def resolve_repository(explicit: str | None, folder: Path) -> str:
         return explicit
     if os.environ.get("GITHUB_REPOSITORY"):
         return os.environ["GITHUB_REPOSITORY"]
-    spec = Project(folder).load_optional()
-    if spec is not None and spec.ci.github.repository:
-        return spec.ci.github.repository
+    from ..monorepo import is_monorepo, load_monorepo, repository_root
+
+    root = repository_root(folder)
+    if is_monorepo(root):  # the models' specs name it (they share the repository)
+        names = sorted({m.spec.ci.github.repository for m in load_monorepo(root).models
+                        if m.spec.ci.github.repository})
+        if len(names) > 1:
+            raise UsageError(f"the models' ci.github.repository differ ({', '.join(names)}): "
+                             "pass --repo OWNER/NAME")
+        if names:
+            return names[0]
+    else:
+        spec = Project(folder).load_optional()
+        if spec is not None and spec.ci.github.repository:
+            return spec.ci.github.repository
     raise UsageError("which GitHub repository? pass --repo OWNER/NAME, set GITHUB_REPOSITORY, "
                      "or set ci.github.repository in mlgen.yaml")
 

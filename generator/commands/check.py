@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import EXIT_FAILURE, EXIT_OK
+from ..monorepo import repository_root
 from ..project import project_dir
 
 
@@ -27,7 +28,7 @@ def command(ctx: click.Context, templates: tuple[Path, ...], as_json: bool, quie
     from ..sync.check import CHECK_STATUSES, check_plan
     from ..sync.local import plan_project
 
-    root = project_dir(ctx)
+    root = repository_root(project_dir(ctx))
     plan = plan_project(root, templates)
     items = check_plan(plan)
     bad = [i for i in items if i.status != "ok"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..project import project_dir
-from ..publish.github.report import REPORT_MARKER, ReportInputs, compose_report
+from ..project import Project, project_dir
+from ..publish.github.report import ReportInputs, compose_report, report_marker
 from ._github_common import resolve_repository
 
 
@@ -38,10 +38,15 @@ def command(ctx: click.Context, pr_number: int, repo: str | None, sync_status: s
     The comment is found again by a hidden marker AND by the token's own user, so each PR
     carries exactly one report and nobody else's comment can stand in for it.
     """
+    from ..monorepo import monorepo_of
+
     folder = project_dir(ctx)
     inputs = ReportInputs(sync=_path(folder, sync_status), findings=_path(folder, findings),
                           gate=_path(folder, gate), drift=_path(folder, drift))
-    body = compose_report(inputs)
+    # One model of a monorepo: its own report comment, named after it.
+    model = Project(folder).load().name if monorepo_of(folder) else None
+    marker = report_marker(model)
+    body = compose_report(inputs, f"mlgen report: {model}" if model else "mlgen report", marker)
     if dry_run:
         click.echo(body, nl=False)
         return 0
@@ -49,6 +54,6 @@ def command(ctx: click.Context, pr_number: int, repo: str | None, sync_status: s
 
     repository = resolve_repository(repo, folder)
     client = gh.connect()
-    action, comment_id = gh.upsert_comment(client, repository, pr_number, REPORT_MARKER, body)
+    action, comment_id = gh.upsert_comment(client, repository, pr_number, marker, body)
     click.echo(f"mlgen comment: {action} comment {comment_id} on {repository}#{pr_number}")
     return 0

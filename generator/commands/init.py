@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,28 +90,45 @@ def command(ctx: click.Context, directory: Path | None, name: str | None, task: 
         raise UsageError(f"--name {answers['name']!r} must be a DNS-1123 label: lowercase letters, "
                          "digits and '-', starting and ending with a letter or digit, at most 63 "
                          "characters")
-    files = init_project(root, answers, force=force, extra_templates=templates)
+    from ..monorepo import enclosing_monorepo
+
+    # Inside a monorepo the pipeline files and the lock belong to its root: write the spec and
+    # the starter project only, and say how to render the rest from there.
+    mono = enclosing_monorepo(root)
+    files = init_project(root, answers, force=force, extra_templates=templates,
+                         pipeline_files=mono is None)
     for path in files:
         click.echo(f"  created  {path}")
+    if mono is not None:
+        folder = root.resolve().relative_to(mono).as_posix()
+        click.echo(f"{root} is inside the monorepo at {mono}: list '{folder}' in its "
+                   f"mlgen.yaml models: (unless discover: finds it), then run "
+                   f"`mlgen -C {mono} sync` to write its pipeline files.", err=True)
+        return 0
     click.echo(f"Initialised {answers['name']} in {root} ({len(files)} files). Next: "
                f"`mlgen -C {root} run train`.", err=True)
     return 0
 
 
 def init_project(root: Path, answers: dict[str, str], force: bool = False,
-                 extra_templates: tuple[Path, ...] = ()) -> list[str]:
+                 extra_templates: tuple[Path, ...] = (), pipeline_files: bool = True) -> list[str]:
     from ..render import make_environment
 
     starter = STARTERS[answers["task"]]
     env = make_environment(list(extra_templates))
     spec_text = env.get_template("scaffold/mlgen.yaml.j2").render(
         **answers, package=answers["name"].replace("-", "_"), **starter)
-    return create_project(root, spec_text, force=force, extra_templates=extra_templates)
+    return create_project(root, spec_text, force=force, extra_templates=extra_templates,
+                          pipeline_files=pipeline_files)
 
 
 def create_project(root: Path, spec_text: str, force: bool = False,
-                   extra_templates: tuple[Path, ...] = ()) -> list[str]:
-    """Write mlgen.yaml, the starter project and every pipeline file, all or nothing."""
+                   extra_templates: tuple[Path, ...] = (), pipeline_files: bool = True
+                   ) -> list[str]:
+    """Write mlgen.yaml, the starter project and every pipeline file, all or nothing.
+
+    Without `pipeline_files` (a new model inside a monorepo), the spec and the starter project
+    only: the monorepo's root renders and locks the rest."""
     from mlgen.models.contract import SPEC_FILENAME
 
     from ..project import render_artifacts, template_dirs
@@ -126,10 +144,12 @@ def create_project(root: Path, spec_text: str, force: bool = False,
               FileWrite(".mlgen/mlgen.schema.json", schema_text().encode()),
               FileWrite(".mlgen/build/.gitkeep", b"")]
     writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in scaffold_artifacts(spec, env)]
-    used: dict[str, str] = {}
-    rendered = render_artifacts(spec, root, (), extra_templates, used_templates=used)
-    writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in rendered]
-    writes.append(_lock_write(root, rendered, used, spec_text))  # so `mlgen sync` can merge later
+    if pipeline_files:
+        used: dict[str, str] = {}
+        rendered = render_artifacts(spec, root, (), extra_templates, used_templates=used)
+        writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in rendered]
+        # so `mlgen sync` can merge later
+        writes.append(_lock_write(root, rendered, used, spec_text))
     existing = [w.path for w in writes if (root / w.path).exists()]
     if existing and not force:
         shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
@@ -140,6 +160,48 @@ def create_project(root: Path, spec_text: str, force: bool = False,
     root.mkdir(parents=True, exist_ok=True)
     write_files(root, writes)
     return [w.path for w in writes]
+
+
+def create_monorepo(root: Path, force: bool = False,
+                    extra_templates: Sequence[Path] = ()) -> list[str]:
+    """A monorepo's files from its specs (root and models, already in place, never rewritten):
+    each model's starter project in its folder, every pipeline file and the one root lock.
+
+    The specs (root and models) must already be in place; they are never rewritten.
+    """
+    from mlgen.models.contract import SPEC_FILENAME
+
+    from ..monorepo import load_monorepo
+    from ..project import template_dirs
+    from ..render import make_environment
+    from ..scaffold import scaffold_artifacts
+    from ..sync.local import render_project
+    from ..sync.lock import LOCK_PATH
+    from ..sync.plan import lock_after_render
+    from ..sync.writer import FileWrite, write_files
+    from .schema import schema_text
+
+    mono = load_monorepo(root)
+    writes: list[FileWrite] = []
+    for entry in mono.models:
+        folder = root / entry.folder
+        env = make_environment(template_dirs(entry.spec, folder, extra_templates))
+        env.globals["model_dir"] = entry.folder
+        writes += [FileWrite(f"{entry.folder}/.mlgen/mlgen.schema.json", schema_text().encode()),
+                   FileWrite(f"{entry.folder}/.mlgen/build/.gitkeep", b"")]
+        writes += [FileWrite(f"{entry.folder}/{a.path}", a.text.encode(), a.mode)
+                   for a in scaffold_artifacts(entry.spec, env)]
+    rendered = render_project(root, extra_templates)
+    writes += [FileWrite(a.path, a.text.encode(), a.mode) for a in rendered.artifacts]
+    lock = lock_after_render(None, rendered.artifacts, rendered.templates, rendered.spec_sha256)
+    writes.append(FileWrite(LOCK_PATH, lock.to_json()))
+    existing = [w.path for w in writes if (root / w.path).exists()]
+    if existing and not force:
+        raise UsageError(f"{root}: {len(existing)} file(s) already exist ({existing[0]} ...); "
+                         "nothing was written. Use `mlgen sync` to update them.")
+    write_files(root, writes)
+    return [SPEC_FILENAME, *(f"{m}/{SPEC_FILENAME}" for m in mono.folders),
+            *(w.path for w in writes)]
 
 
 def _lock_write(root: Path, rendered: list[Artifact], used: dict[str, str],

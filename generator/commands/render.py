@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..monorepo import repository_root
 from ..project import project_dir
 
 _VERBS = {"create": "created", "update": "updated", "delete": "deleted",
@@ -55,7 +56,7 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, only: tuple[str,
     from ..sync.plan import plan_sync
     from ..sync.writer import FileWrite, write_files
 
-    root = project_dir(ctx)
+    root = repository_root(project_dir(ctx))
     rendered = render_project(root, templates, only)
     # `--only`: the other targets' files are neither judged nor touched.
     lock, others = scoped_lock(read_lock(root), only)

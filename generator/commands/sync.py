@@ -9,6 +9,7 @@ from types import FrameType
 import click
 
 from ..errors import EXIT_FAILURE, EXIT_OK, UsageError
+from ..monorepo import repository_root
 from ..project import project_dir
 
 
@@ -73,7 +74,7 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
         if clashing:
             raise UsageError(f"--rebuild-lock writes only the local lock; it does not go with "
                              f"{', '.join(clashing)}")
-        return _rebuild_lock(project_dir(ctx), templates, dry_run, as_json)
+        return _rebuild_lock(repository_root(project_dir(ctx)), templates, dry_run, as_json)
     if pr or fleet or repo or base or trust_templates:
         from ..publish.github.fleet import RemoteRequest, run_remote_sync
         from ._github_common import resolve_repository, trusted_repositories
@@ -100,7 +101,7 @@ def command(ctx: click.Context, dry_run: bool, show_diff: bool, conflict: str,
     from ..sync.plan import ACTIONS
     from ..textdiff import unified_diff
 
-    root = project_dir(ctx)
+    root = repository_root(project_dir(ctx))
     plan = plan_project(root, templates, conflict, True if restore_all else set(restore))
     lock_path = root / LOCK_PATH
     lock_changed = not lock_path.is_file() or lock_path.read_bytes() != plan.lock.to_json()

@@ -57,22 +57,29 @@ def command(ctx: click.Context, rendered: bool, fmt: str, output: Path | None,
     unknown = [t for t in tools if t not in TOOL_NAMES]
     if unknown:
         raise UsageError(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(TOOL_NAMES)}")
-    root = project_dir(ctx)
-    spec = load_project(root)
-    artifacts = render_artifacts(spec, root)
-    layout = Layout(jenkinsfile=spec.outputs.jenkinsfile, workflows=spec.outputs.workflows,
-                    dockerfile=spec.outputs.dockerfile, kubernetes=spec.outputs.kubernetes,
-                    azure_pipelines=spec.ci.azure.path)
+    from ..monorepo import is_monorepo, repository_root, validation_jobs
+    from ..validate.runner import merge_reports
+
+    asked = project_dir(ctx)
+    root = repository_root(asked)
+    if is_monorepo(root):  # each model's files with its own layout; one report
+        jobs = validation_jobs(root, asked)
+    else:
+        spec = load_project(root)
+        jobs = [(render_artifacts(spec, root),
+                 Layout(jenkinsfile=spec.outputs.jenkinsfile, workflows=spec.outputs.workflows,
+                        dockerfile=spec.outputs.dockerfile, kubernetes=spec.outputs.kubernetes,
+                        azure_pipelines=spec.ci.azure.path))]
     required_by = _required_by(require_all, os.environ)
     progress = StderrProgress(sys.stderr, live=sys.stderr.isatty())
     try:
-        if rendered:
-            report = validate_artifacts(artifacts, layout, version, tools, progress)
-        else:
-            report = validate_paths(root, [a.path for a in artifacts], layout, version, tools,
-                                    progress)
+        reports = [validate_artifacts(artifacts, layout, version, tools, progress) if rendered
+                   else validate_paths(root, [a.path for a in artifacts], layout, version,
+                                       tools, progress)
+                   for artifacts, layout in jobs]
     finally:
         progress.close()
+    report = merge_reports(reports)
     table = format_table(report, required_by)
     text = (json.dumps(report.as_dict(bool(required_by)), indent=2) + "\n" if fmt == "json"
             else table)

@@ -143,19 +143,32 @@ def plan_pin(project: Path, environment: str, ref: ImageRef) -> PinPlan:
         raise UsageError(f"{path} does not exist; run `mlgen render`") from None
     old, crlf = decode_text(raw)
     new, previous = pin_text(old, spec.image_name, ref, str(path))
-    writes = [FileWrite(rel, encode_text(new, crlf), path.stat().st_mode & 0o777)]
-    lock = read_lock(project)
-    entry = lock.entry(rel) if lock else None
+    # In a monorepo the lock is the root's and names the overlay from there: the writes are
+    # relative to the repository root (`lock_root`), whatever folder the pin ran in.
+    root = lock_root(project)
+    where = project.resolve().relative_to(root.resolve()).as_posix()
+    at_root = rel if where == "." else f"{where}/{rel}"
+    writes = [FileWrite(at_root, encode_text(new, crlf), path.stat().st_mode & 0o777)]
+    lock = read_lock(root)
+    entry = lock.entry(at_root) if lock else None
     # Record the pin as mlgen's write only when the file was as mlgen last left it: an edit
     # made outside sync stays visible to `mlgen check`.
     if lock is not None and entry is not None and entry.written == sha256_text(old) \
             and new != old:
-        recorded = lock.with_files({**lock.files, rel: replace(entry, written=sha256_text(new))})
+        recorded = lock.with_files({**lock.files,
+                                    at_root: replace(entry, written=sha256_text(new))})
         writes.append(FileWrite(LOCK_PATH, recorded.to_json()))
     return PinPlan(environment=environment, path=rel, image=spec.image_name, digest=ref.digest,
                    previous_digest=previous, old_text=old, new_text=new, writes=tuple(writes))
 
 
+def lock_root(project: Path) -> Path:
+    """Where the pin's writes are relative to: the monorepo root for one of its models."""
+    from ..monorepo import repository_root
+
+    return repository_root(project)
+
+
 def apply_pin(project: Path, plan: PinPlan) -> None:
     if plan.changed:
-        write_files(project, list(plan.writes))
+        write_files(lock_root(project), list(plan.writes))

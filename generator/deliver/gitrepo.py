@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MlgenError, UsageError
-from .gitops import PinPlan
+from .gitops import PinPlan, lock_root
 
 PUSH_ATTEMPTS = 3
 TOKEN_ENV = "MLGEN_GIT_PASSWORD"
@@ -88,9 +88,10 @@ def commit_pin(project: Path, plan: PinPlan) -> str | None:
         return None
     if git(project, "rev-parse", "--is-inside-work-tree", check=False).returncode != 0:
         raise UsageError(f"--commit: {project} is not inside a git repository")
-    paths = [w.path for w in plan.writes]
-    git(project, "add", "--", *paths)
-    git(project, *_identity(project), "commit", "--quiet", "--no-verify",
+    paths = [w.path for w in plan.writes]  # relative to the lock's folder (a monorepo's root)
+    top = lock_root(project)
+    git(top, "add", "--", *paths)
+    git(top, *_identity(top), "commit", "--quiet", "--no-verify",
         "-m", plan.commit_message(), "--", *paths)
     return git(project, "rev-parse", "HEAD").stdout.strip()
 

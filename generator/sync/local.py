@@ -22,10 +22,24 @@ class Rendered:
 
 def render_project(root: Path, extra_templates: Sequence[Path] = (),
                    only: Sequence[str] = ()) -> Rendered:
+    from ..monorepo import is_monorepo
     from ..project import load_project, render_artifacts
     from ..render import BUILTIN_TEMPLATES
     from .lock import spec_sha, template_set
 
+    if is_monorepo(root):  # every model's files, one lock at the root
+        from ..monorepo import (
+            load_monorepo,
+            monorepo_spec_sha,
+            monorepo_template_set,
+            render_monorepo,
+        )
+
+        mono = load_monorepo(root)
+        per_model: dict[str, dict[str, str]] = {}
+        artifacts = render_monorepo(mono, only, extra_templates, used_templates=per_model)
+        return Rendered(artifacts, monorepo_template_set(mono, per_model),
+                        monorepo_spec_sha(mono))
     spec = load_project(root)
     used: dict[str, str] = {}
     artifacts = render_artifacts(spec, root, only, extra_templates, used_templates=used)

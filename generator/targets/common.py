@@ -60,6 +60,10 @@ def promote_in_cd(spec: Spec) -> PromoteInCd | None:
         return None
     return PromoteInCd(spec.kubernetes.challenger_environments,
                        duration_seconds(challenger.soak), promote_timeout_minutes(challenger))
+def model_dir_of(env: jinja2.Environment) -> str:
+    """The model's folder inside a monorepo, "" for a repository of one model (the render
+    value `mlgen.project.render_artifacts` sets for every template)."""
+    return str(env.globals.get("model_dir", ""))
 
 
 def monitor_in_ci(spec: Spec) -> bool:

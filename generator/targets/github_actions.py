@@ -4,7 +4,7 @@ import jinja2
 
 from ..render import Artifact
 from ..spec import Spec
-from .common import monitor_in_ci, render_file
+from .common import model_dir_of, monitor_in_ci, render_file
 
 WORKFLOWS = ("ci", "cd", "drift")
 
@@ -13,13 +13,12 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
     if not spec.ci.github.actions:
         return []
     folder = spec.outputs.workflows
-    out = [render_file(env, f"github-actions/{name}.yml.j2", f"{folder}/{name}.yml", spec,
-                       "github-actions") for name in WORKFLOWS if name != "drift"]
-    if spec.drift.enabled:
-        out.append(render_file(env, "github-actions/drift.yml.j2", f"{folder}/drift.yml", spec,
-                               "github-actions"))
+    # In a monorepo every model's workflows sit side by side in the root's .github/workflows
+    # (GitHub reads no other folder), so their file names carry the model's name.
+    prefix = f"{spec.name}-" if model_dir_of(env) else ""
+    names = [name for name in WORKFLOWS if name != "drift" or spec.drift.enabled]
     if monitor_in_ci(spec):
-        out.append(render_file(env, "github-actions/monitor.yml.j2", f"{folder}/monitor.yml",
-                               spec, "github-actions"))
-    return out
-
+        names.append("monitor")
+    return [render_file(env, f"github-actions/{name}.yml.j2", f"{folder}/{prefix}{name}.yml",
+                        spec, "github-actions", workflow_path=f"{folder}/{prefix}{name}.yml")
+            for name in names]

@@ -114,8 +114,12 @@ class DesiredJob:
         return self.job.full_name
 
 
-def job_spec_from_spec(spec: Spec, spec_file: str = SPEC_FILENAME) -> JobSpec:
-    """The job a loaded spec describes; errors name the spec file and the key."""
+def job_spec_from_spec(spec: Spec, spec_file: str = SPEC_FILENAME,
+                       model_dir: str = "") -> JobSpec:
+    """The job a loaded spec describes; errors name the spec file and the key.
+
+    `model_dir`: the model's folder in a monorepo; the job checks out the whole repository
+    and runs the Jenkinsfile in that folder."""
     jenkins, github = spec.ci.jenkins, spec.ci.github
     if not github.repository:
         # A spec problem (exit 2), not a Jenkins failure: nothing was sent anywhere.
@@ -128,7 +132,8 @@ def job_spec_from_spec(spec: Spec, spec_file: str = SPEC_FILENAME) -> JobSpec:
         full_name=full_name, kind=jenkins.kind, description=spec.description,
         source=github.repository, repo_owner=owner, repo_name=repo,
         credentials_id=jenkins.credentials.github,
-        script_path=str(PurePosixPath(spec.outputs.jenkinsfile)), branch=github.default_branch,
+        script_path=str(PurePosixPath(model_dir or ".", spec.outputs.jenkinsfile)),
+        branch=github.default_branch,
         api_uri=jenkins.github_api_url,
     )
 

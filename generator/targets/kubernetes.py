@@ -5,7 +5,7 @@ import jinja2
 from ..render import Artifact
 from ..spec import Overlay, Spec
 from ..spec_delivery import IN_CLUSTER, challenger_replicas
-from .common import render_file
+from .common import model_dir_of, render_file
 
 BASE_FILES = (
     "serviceaccount",
@@ -83,12 +83,16 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
                                challenger_replicas=count, rollout=rollout and bool(count)))
     gitops = spec.kubernetes.gitops
     if gitops.enabled:
+        # Argo CD reads paths from the repository's root: in a monorepo they start at the
+        # model's folder.
+        here = f"{model_dir_of(env)}/" if model_dir_of(env) else ""
         for environment in spec.kubernetes.environments:
             out.append(render_file(env, "kubernetes/argocd/application.yaml.j2",
                                    argocd_application_path(spec, environment), spec,
                                    "kubernetes", environment=environment,
-                                   overlay_path=f"{root}/overlays/{environment}",
-                                   application_path=argocd_application_path(spec, environment),
+                                   overlay_path=f"{here}{root}/overlays/{environment}",
+                                   application_path=here + argocd_application_path(spec,
+                                                                                   environment),
                                    cluster=gitops.clusters.get(environment, IN_CLUSTER)))
     return out
 

@@ -197,3 +197,21 @@ def validate_artifacts(artifacts: list[Artifact], layout: Layout, kubernetes_ver
             dest.write_text(artifact.text, encoding="utf-8")
         return validate_paths(root, [a.path for a in artifacts], layout, kubernetes_version,
                               tools, progress)
+
+
+def merge_reports(reports: list[Report]) -> Report:
+    """One report from several (a monorepo validates each model with its own layout): a tool
+    ran when it ran for any model, and was skipped when it was skipped for any."""
+    if len(reports) == 1:
+        return reports[0]
+    runs: dict[str, ToolRun] = {}
+    for report in reports:
+        for run in report.tools:
+            seen = runs.get(run.tool)
+            if seen is None or run.status == "skipped" or seen.status == "nothing-to-check":
+                runs[run.tool] = run
+            elif run.status == "ran" and seen.status == "ran":
+                runs[run.tool] = replace(seen, files=seen.files + run.files)
+    return Report(findings=[f for r in reports for f in r.findings],
+                  notes=[n for r in reports for n in r.notes],
+                  tools=[runs[name] for name in TOOL_NAMES if name in runs])

@@ -1,13 +1,11 @@
 """The examples are golden files: rendering each spec afresh must reproduce them byte for byte."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from mlgen.commands.init import create_project
 
-from tests.golden.refresh import SPEC, example_dirs
+from tests.golden.refresh import build, copy_specs, example_dirs
 
 
 def tree(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -24,8 +22,8 @@ def test_there_are_at_least_two_examples() -> None:
 def test_example_matches_a_fresh_render(example: Path, tmp_path: Path) -> None:
     fresh = tmp_path / example.name
     fresh.mkdir()
-    shutil.copy(example / SPEC, fresh / SPEC)
-    create_project(fresh, (fresh / SPEC).read_text(), force=True)
+    copy_specs(example, fresh)
+    build(fresh)
     expected, actual = tree(example), tree(fresh)
     assert sorted(actual) == sorted(expected), "file lists differ: run `make golden` and review"
     stale = [path for path in expected if expected[path] != actual[path]]
@@ -37,6 +35,6 @@ def test_rendering_twice_is_byte_identical(example: Path, tmp_path: Path) -> Non
     first, second = tmp_path / "a", tmp_path / "b"
     for target in (first, second):
         target.mkdir()
-        shutil.copy(example / SPEC, target / SPEC)
-        create_project(target, (target / SPEC).read_text(), force=True)
+        copy_specs(example, target)
+        build(target)
     assert tree(first) == tree(second)

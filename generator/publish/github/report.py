@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 REPORT_MARKER = "<!-- mlgen:pr-report -->"
+
+
+def report_marker(model: str | None = None) -> str:
+    """The hidden marker of the report comment; in a monorepo each model has its own (a pull
+    request that changes two models carries two reports, neither overwriting the other)."""
+    return REPORT_MARKER if not model else f"<!-- mlgen:pr-report model={model} -->"
 MAX_SECTION_CHARS = 20_000  # GitHub caps a comment at 65,536 characters
 
 
@@ -110,7 +116,8 @@ def gate_section(path: Path) -> str:
     return f"### Model gate\n\n{head}{table}{extra}"
 
 
-def compose_report(inputs: ReportInputs, title: str = "mlgen report") -> str:
+def compose_report(inputs: ReportInputs, title: str = "mlgen report",
+                   marker: str = REPORT_MARKER) -> str:
     """The comment body: the hidden marker, a title, then one section per input present."""
     sections = []
     sync = _pick(inputs.sync, ("sync.json", "check.json"))
@@ -127,4 +134,4 @@ def compose_report(inputs: ReportInputs, title: str = "mlgen report") -> str:
         sections.append("### Drift\n\n" + _clip(drift.read_text(encoding="utf-8")))
     if not sections:
         sections.append("No reports were found in this build.")
-    return f"{REPORT_MARKER}\n## {title}\n\n" + "\n\n".join(sections) + "\n"
+    return f"{marker}\n## {title}\n\n" + "\n\n".join(sections) + "\n"

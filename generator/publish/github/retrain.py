@@ -6,6 +6,8 @@ GitHub App, GITHUB_API_URL); the repository and branch come from the spec's ci.g
 """
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +36,14 @@ class GitHubRetrainHook:
 
 
 def make_hook(spec: Any) -> GitHubRetrainHook:
+    """The hook for a loaded spec; a monorepo model's ConfigMap names its own drift workflow
+    (`<model>-drift.yml`) in MLGEN_GITHUB_DRIFT_WORKFLOW."""
     repository = getattr(getattr(getattr(spec, "ci", None), "github", None), "repository", None)
     if not repository:
         raise MlgenError("the github retrain hook needs ci.github.repository in mlgen.yaml "
                          "(OWNER/NAME of the repository whose drift workflow to dispatch)")
-    return GitHubRetrainHook(repository, spec.ci.github.default_branch)
+    workflow = os.environ.get("MLGEN_GITHUB_DRIFT_WORKFLOW") or WORKFLOW_FILE
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+\.ya?ml", workflow):
+        raise MlgenError(f"MLGEN_GITHUB_DRIFT_WORKFLOW={workflow!r}: expected a workflow file "
+                         "name such as fraud-drift.yml")
+    return GitHubRetrainHook(repository, spec.ci.github.default_branch, workflow)

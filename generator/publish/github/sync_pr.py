@@ -73,6 +73,7 @@ class RemoteRender:
     templates: TemplateSet = field(default_factory=TemplateSet)
     spec_sha256: str = ""
     notes: tuple[str, ...] = ()  # e.g. the overrides that were ignored, and why
+    default_branch: str | None = None  # a monorepo's (from its models' specs)
 
 
 # A stand-in renderer (tests, benchmarks): spec text -> path -> bytes, or a full RemoteRender.
@@ -116,11 +117,17 @@ def render_spec(spec_text: str, source: str, fetch: Callable[[str], bytes | None
     overrides (`templates:` in the spec), fetched with `fetch(path)` from `override_paths`
     when `overrides` trusts them; otherwise with the built-in templates (plus the operator's
     `extra_templates` and MLGEN_TEMPLATES) and a note saying the overrides were ignored."""
+    from ...monorepo import is_root_spec_text
     from ...project import render_artifacts
     from ...render import BUILTIN_TEMPLATES
     from ...spec_loader import parse_spec
     from ...sync.lock import template_set
 
+    if is_root_spec_text(spec_text):  # a monorepo: every model, one pull request
+        from ...monorepo_remote import render_monorepo_remote
+
+        return render_monorepo_remote(spec_text, source, fetch, override_paths,
+                                      extra_templates, overrides)
     spec = parse_spec(spec_text, source)
     notes: tuple[str, ...] = ()
     if spec.templates and not overrides.trusted:
@@ -262,7 +269,7 @@ def plan_remote(client: GitHubClient, repository: str, ref: str = "HEAD",
                                overrides)
     else:
         rendered = _adapt(render(spec_text), spec_text)
-    default_branch = _default_branch(spec_text, source)
+    default_branch = rendered.default_branch or _default_branch(spec_text, source)
     common: dict[str, Any] = {"default_branch": default_branch, "conflict_mode": conflict,
                               "templates": rendered.templates, "snapshot": snap,
                               "notes": rendered.notes}

@@ -6,6 +6,7 @@ Fleet file (YAML), paths relative to the file itself:
     repositories:
       - credit-risk/mlgen.yaml
       - path: ../churn        # a folder means its mlgen.yaml
+      - models-monorepo       # a monorepo's root: one job per model it lists
 """
 from __future__ import annotations
 
@@ -50,15 +51,26 @@ class Fleet:
         return next(iter(urls), None)
 
 
-def _load(spec_file: Path) -> Member:
+def _load(spec_file: Path) -> list[Member]:
+    """The job of a model's spec, or one job per model when it is a monorepo's root spec."""
+    from ...monorepo import is_monorepo, load_monorepo
     from ...spec_loader import load_spec
 
+    if is_monorepo(spec_file.parent):
+        mono = load_monorepo(spec_file.parent)
+        return [Member(spec_file.parent / m.folder / SPEC_FILENAME,
+                       job_spec_from_spec(m.spec, f"{m.folder}/{SPEC_FILENAME}", m.folder),
+                       m.spec.ci.jenkins.url) for m in mono.models]
     spec = load_spec(spec_file)
-    return Member(spec_file, job_spec_from_spec(spec, str(spec_file)), spec.ci.jenkins.url)
+    return [Member(spec_file, job_spec_from_spec(spec, str(spec_file)), spec.ci.jenkins.url)]
 
 
 def single(project_dir: Path) -> Fleet:
-    return Fleet((_load(project_dir / SPEC_FILENAME),))
+    from ...monorepo import repository_root
+
+    # In a model folder of a monorepo: every model's job, so that `prune` from there never
+    # takes the other models' jobs (same repository) for leftovers.
+    return Fleet(tuple(_load(repository_root(project_dir) / SPEC_FILENAME)))
 
 
 def load_fleet(path: Path) -> Fleet:
@@ -85,7 +97,7 @@ def load_fleet(path: Path) -> Fleet:
         spec_file = (path.parent / raw)
         if spec_file.is_dir():
             spec_file = spec_file / SPEC_FILENAME
-        members.append(_load(spec_file))
+        members.extend(_load(spec_file))
     if not members:
         raise MlgenError(f"{path}: repositories: the list is empty")
     return Fleet(tuple(members), concurrency)

@@ -1,0 +1,1 @@
+"""fraud: the model's data, features and training entry point (see README.md)."""

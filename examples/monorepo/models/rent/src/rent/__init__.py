@@ -1,0 +1,1 @@
+"""rent: the model's data, features and training entry point (see README.md)."""
