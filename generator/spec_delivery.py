@@ -1,5 +1,5 @@
-"""The spec's delivery sections: a challenger model served beside the champion (canary), and
-GitOps delivery through Argo CD.
+"""The spec's delivery sections: a challenger model served beside the champion (canary or
+shadow), and GitOps delivery through Argo CD.
 
 Kept apart from `spec_runtime.py` (serve, kubernetes, drift) to keep each module short;
 `Kubernetes.challenger` and `Kubernetes.gitops` hold them. See docs/canary.md and
@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .spec_types import DnsLabel, Strict
 
@@ -33,12 +39,21 @@ class ChallengerThresholds(Strict):
 
 
 class Challenger(Strict):
-    """A challenger model served as a canary: a second Deployment NAME-challenger behind the
-    same Service, so it gets a share of the requests that follows the replica ratio."""
+    """A challenger model served beside the champion in a second Deployment NAME-challenger:
+    as a canary behind the same Service (a share of the requests, following the replica
+    ratio), or as a shadow that gets a copy of the champion's requests and answers nobody."""
 
     image_tag: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     """Image tag (the model version under test) the challenger Deployment runs, from the
     same repository as the champion (required)."""
+    mode: Literal["canary", "shadow"] = "canary"
+    """canary: the Service sends the challenger a share of the requests (`weight`) and its
+    answers go back to the clients. shadow: the Service never selects it; each champion pod
+    mirrors its prediction requests to the challenger after answering them (header
+    x-mlgen-shadow: 1), and the challenger's answers are only logged and counted (in
+    REQUEST_LOG/shadow/ and /metrics), never returned. No `weight` in shadow mode: the
+    challenger gets every request the champion can mirror, and runs as many pods as the
+    champion's minimum. See docs/canary.md."""
     weight: int = Field(10, ge=1, le=50)
     """Percent of requests the challenger should get. The Service balances over pods, so the
     share is approximate: challenger replicas are round(champion * weight / (100 - weight)),
@@ -48,6 +63,15 @@ class Challenger(Strict):
     Each must be listed in kubernetes.environments."""
     thresholds: ChallengerThresholds = Field(default_factory=ChallengerThresholds)
     """Limits `mlgen promote` checks the challenger against."""
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_is_canary_only(cls, weight: int, info: ValidationInfo) -> int:
+        # Runs only when weight is given: a shadow takes no share of the Service's traffic.
+        if info.data.get("mode") == "shadow":
+            raise ValueError("applies only to mode: canary; a shadow challenger gets a copy "
+                             "of every request the champion can mirror (remove weight)")
+        return weight
 
 
 def challenger_replicas(champion: int, weight: int) -> int:

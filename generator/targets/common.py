@@ -4,7 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
-from mlgen.models.contract import LIVE_PATH, METRICS_PATH, MONITOR_METRICS_DIR, READY_PATH
+from mlgen.models.contract import (
+    LIVE_PATH,
+    METRICS_PATH,
+    MONITOR_METRICS_DIR,
+    READY_PATH,
+    SHADOW_URL_ENV,
+)
 
 from ..cron import max_interval_seconds
 from ..render import Artifact, with_header
@@ -42,6 +48,9 @@ def context(spec: Spec) -> dict[str, Any]:
         # Under the request log: the monitor CronJob writes there, the server's /metrics reads.
         "monitor_textfile_folder": MONITOR_METRICS_DIR,
         "labels_stale_after_seconds": duration_seconds(spec.monitor.labels_stale_after),
+        # A shadow challenger's Service, which the champion's pods mirror requests to.
+        "shadow_service": f"{spec.name}-shadow",
+        "shadow_url_env": SHADOW_URL_ENV,
     }
 
 
