@@ -132,3 +132,33 @@ def test_copies_the_shadow_failed_to_answer_roll_it_back(project: Path, cluster,
     assert "ROLL BACK: challenger over threshold: mirror_failure_rate" in out.stdout
     assert live(emulator, CHALLENGER)["spec"]["replicas"] == 0
     assert image(emulator, CHAMPION).endswith(GOOD)
+
+
+def test_network_policies_let_the_champion_reach_the_shadow_only(project: Path, cluster,
+                                                                 tmp_path: Path) -> None:
+    emulator, _ = deployed(project, cluster, tmp_path)
+    objects = emulator.state.objects
+    policies = {k[3]: v["spec"] for k, v in objects.items() if k[1] == "networkpolicies"}
+    assert set(policies) == {CHAMPION, f"{CHAMPION}-mirror", f"{CHAMPION}-shadow"}
+    pod_labels = {k[3]: v["metadata"]["labels"] for k, v in objects.items() if k[1] == "pods"}
+    champion_pods = set(pods(emulator, CHAMPION))
+    shadow_pods = set(pods(emulator, CHALLENGER))
+
+    def selected(spec: dict) -> set[str]:
+        wanted = spec["podSelector"]["matchLabels"]
+        return {p for p, labels in pod_labels.items() if _selects(wanted, labels)}
+
+    # Every pod is under a policy; the base one does not cover the shadow's pods.
+    assert selected(policies[CHAMPION]) == champion_pods
+    assert selected(policies[f"{CHAMPION}-shadow"]) == shadow_pods
+    assert policies[f"{CHAMPION}-shadow"]["policyTypes"] == ["Ingress", "Egress"]
+    assert {p["port"] for r in policies[f"{CHAMPION}-shadow"]["egress"]
+            for p in r["ports"]} == {53}
+    # The mirror policy: champion pods may reach shadow pods on the serve port, nothing else.
+    mirror = policies[f"{CHAMPION}-mirror"]
+    assert selected(mirror) == champion_pods and mirror["policyTypes"] == ["Egress"]
+    [rule] = mirror["egress"]
+    [peer] = rule["to"]
+    assert {p for p, labels in pod_labels.items()
+            if _selects(peer["podSelector"]["matchLabels"], labels)} == shadow_pods
+    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
