@@ -91,11 +91,23 @@ class Shadow:
         self._queue: asyncio.Queue[Copy] = asyncio.Queue(QUEUE_REQUESTS)
         self._queued_bytes = 0
         self._senders: list[asyncio.Task[None]] = []
-        self.log: RequestLogger | None = None
-        if reqlog is not None:  # the same settings, in a folder of its own
-            folder = reqlog.config.path / c.SHADOW_LOG_DIR
-            self.log = RequestLogger(replace(reqlog.config, path=folder), config.name,
-                                     shadow=True)
+        self._reqlog = reqlog
+        self._name = config.name
+        self._log: RequestLogger | None = None
+
+    @property
+    def log(self) -> RequestLogger | None:
+        """The log of mirrored requests: the request log's settings, in a folder of its own,
+        created with the first mirrored request (a champion never has one)."""
+        if self._log is None and self._reqlog is not None:
+            folder = self._reqlog.config.path / c.SHADOW_LOG_DIR
+            try:
+                self._log = RequestLogger(replace(self._reqlog.config, path=folder),
+                                          self._name, shadow=True)
+            except OSError as exc:  # as for the main log: serving matters more
+                log.error("shadow request log disabled: cannot use %s: %s", folder, exc)
+                self._reqlog = None
+        return self._log
 
     def mirror(self, path: str, body: bytes, request_id: str, predictions: list[Any],
                classifier: bool) -> None:
@@ -201,14 +213,14 @@ class Shadow:
             self.metrics.add(m.shadow_abs_difference, spread)
 
     def flush(self) -> None:
-        if self.log is not None:
-            self.log.flush()
+        if self._log is not None:
+            self._log.flush()
 
     def close(self) -> None:
         for task in self._senders:
             task.cancel()
-        if self.log is not None:
-            self.log.close()
+        if self._log is not None:
+            self._log.close()
 
 
 def _predictions(doc: Any) -> list[Any] | None:
