@@ -268,3 +268,19 @@ def test_a_shadow_url_the_mirror_cannot_use_is_refused(url: str) -> None:
 
     problems = ServeConfig(Path("m"), NAME, ("a",), (), shadow_url=url).problems()
     assert any(p.startswith("--shadow-url: ") for p in problems), problems
+
+
+def test_the_champion_takes_the_shadow_url_from_its_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the rendered champion Deployment sets (MLGEN_SHADOW_URL in its container env)
+    reaches the server's settings without a flag."""
+    from mlgen.commands.serve import build_config, command
+    from mlgen.models.contract import SHADOW_URL_ENV
+
+    monkeypatch.setenv(SHADOW_URL_ENV, "http://credit-risk-shadow:8080")
+    args = ["--model", str(tmp_path / "m.joblib"), "--name", NAME, "--numeric", "a"]
+    ctx = command.make_context("serve", list(args))  # click consumes the list
+    assert build_config(tmp_path, ctx.params).shadow_url == "http://credit-risk-shadow:8080"
+    monkeypatch.setenv(SHADOW_URL_ENV, "")  # set but empty: no mirroring
+    ctx = command.make_context("serve", list(args))  # click consumes the list
+    assert build_config(tmp_path, ctx.params).shadow_url is None
