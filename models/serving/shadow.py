@@ -129,23 +129,30 @@ class Shadow:
         while True:
             copy = await self._queue.get()
             self._queued_bytes -= len(copy.body)
-            try:
-                if streams is None:
-                    streams = await asyncio.wait_for(self._connect(), TIMEOUT_S)
-                status, answer, keep = await asyncio.wait_for(
-                    self._exchange(streams, copy), TIMEOUT_S)
-            except Exception as exc:  # noqa: BLE001 (refused, reset, timeout, garbled: all one)
-                self.metrics.add(prom.LAYOUT.shadow_failed)
-                log.debug("shadow: %s to %s failed: %s", copy.path, self.target, exc)
-                _close(streams)
-                streams = None
-                continue
-            self.metrics.add(prom.LAYOUT.shadow_sent)
-            if not keep:
-                _close(streams)
-                streams = None
-            if status == 200:
-                self._compare(copy, answer)
+            for attempt in (1, 2):
+                reused = streams is not None
+                try:
+                    if streams is None:
+                        streams = await asyncio.wait_for(self._connect(), TIMEOUT_S)
+                    status, answer, keep = await asyncio.wait_for(
+                        self._exchange(streams, copy), TIMEOUT_S)
+                except Exception as exc:  # noqa: BLE001 (refused, reset, timeout, garbled)
+                    _close(streams)
+                    streams = None
+                    # A kept-alive connection the shadow closed meanwhile (its idle timeout,
+                    # a replaced pod) fails before any answer: one more try on a fresh one.
+                    if attempt == 1 and reused and isinstance(exc, EOFError | ConnectionError):
+                        continue
+                    self.metrics.add(prom.LAYOUT.shadow_failed)
+                    log.debug("shadow: %s to %s failed: %r", copy.path, self.target, exc)
+                    break
+                self.metrics.add(prom.LAYOUT.shadow_sent)
+                if not keep:
+                    _close(streams)
+                    streams = None
+                if status == 200:
+                    self._compare(copy, answer)
+                break
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.target is None:

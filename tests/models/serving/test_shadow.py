@@ -231,6 +231,37 @@ def test_champion_answers_the_same_whatever_the_shadow_does(tmp_path: Path,
             hung.close()
 
 
+def test_a_replaced_shadow_loses_no_copy(tmp_path: Path) -> None:
+    """The champion keeps connections to the shadow alive; a shadow that went away and came
+    back (a rollout, its idle timeout) has closed them, and the next copies go over new ones."""
+    model = train_model(tmp_path / "model.joblib", rows=300)
+    port = free_port()
+    shadow = start_server(tmp_path, model, workers=1, port=port)
+    champion = start_server(tmp_path, model, "--shadow-url", f"http://127.0.0.1:{port}",
+                            workers=1)
+
+    def outcome(name: str) -> float:
+        return metric(champion, "mlgen_shadow_requests_total", outcome=name)
+
+    try:
+        for server in (shadow, champion):
+            server.wait_for("/v2/health/ready", 200)
+        for expected in (8, 16):
+            for _ in range(8):
+                assert champion.request("POST", "/predict", [row()]).status == 200
+            eventually(lambda n=expected: outcome("sent") + outcome("failed") == n,
+                       lambda: champion.log())
+            assert outcome("failed") == 0, champion.log()
+            if expected == 8:  # replace the shadow: same address, the old connections gone
+                assert shadow.stop() == 0, shadow.log()
+                shadow = start_server(tmp_path, model, workers=1, port=port)
+                shadow.wait_for("/v2/health/ready", 200)
+        assert metric(shadow, "mlgen_http_requests_total", route="/predict", status="200") == 8
+    finally:
+        for server in (champion, shadow):
+            assert server.stop() == 0, server.log()
+
+
 @pytest.mark.parametrize(("classifier", "ours", "theirs", "disagree", "spread"), [
     (True, [0, 1, 1, 0], [0, 0, 1, 1], 2, 0.0),
     (False, [100.0, 200.0, 10.0], [104.0, 230.0, 10.0], 1, 34.0),  # 4% agrees, 15% does not
