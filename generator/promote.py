@@ -6,6 +6,12 @@ latency of the prediction routes, and the population stability index (PSI) betwe
 servers' prediction distributions (the score histogram, the value histogram for regression or
 the predicted-class counts), and checks them against `kubernetes.challenger.thresholds`.
 
+A shadow challenger (`mode: shadow`) is judged on the same three checks, from its own
+/metrics (it answers the champion's mirrored copies); the champion's /metrics adds what only
+the mirroring side sees: copies that failed (refused, reset, past the deadline), which count
+against max_error_rate as errors the clients would have got, and the share of rows the shadow
+predicted differently, reported beside the checks.
+
 Counters are cumulative since each server started: run promote after the challenger has
 served for a while (the canary's soak time), not across a restart.
 """
@@ -51,6 +57,38 @@ class ServerStats:
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class MirrorStats:
+    """The champion's side of a shadow: mlgen_shadow_* counters (see serving/shadow.py)."""
+
+    sent: float
+    failed: float
+    compared_rows: float
+    disagreeing_rows: float
+
+    @property
+    def failure_rate(self) -> float:
+        tried = self.sent + self.failed
+        return self.failed / tried if tried else 0.0
+
+    @property
+    def disagreement_rate(self) -> float | None:
+        return self.disagreeing_rows / self.compared_rows if self.compared_rows else None
+
+
+def mirror_stats(text: str) -> MirrorStats:
+    totals: dict[str, float] = {}
+    for s in parse(text):
+        key = s.name
+        if s.name == "mlgen_shadow_requests_total":
+            key = f"{s.name}:{s.labels.get('outcome', '')}"
+        totals[key] = totals.get(key, 0.0) + s.value
+    return MirrorStats(totals.get("mlgen_shadow_requests_total:sent", 0.0),
+                       totals.get("mlgen_shadow_requests_total:failed", 0.0),
+                       totals.get("mlgen_shadow_compared_rows_total", 0.0),
+                       totals.get("mlgen_shadow_disagreeing_rows_total", 0.0))
 
 
 @dataclass(frozen=True)
@@ -169,17 +207,22 @@ class Limits:
     min_requests: int
 
 
-def decide(champion: ServerStats, challenger: ServerStats, limits: Limits) -> Decision:
+def decide(champion: ServerStats, challenger: ServerStats, limits: Limits,
+           mirror: MirrorStats | None = None) -> Decision:
+    """The checks; with `mirror` (a shadow challenger), also the champion's mirroring side."""
     if challenger.requests < limits.min_requests:
+        hint = ("is MLGEN_SHADOW_URL set on the champion, and the shadow reachable?"
+                if mirror is not None and challenger.requests == 0 else
+                "let the challenger run longer")
         raise PromoteInputError(
             f"the challenger answered {int(challenger.requests)} prediction request(s), fewer "
-            f"than thresholds.min_requests ({limits.min_requests}): let the canary run longer")
+            f"than thresholds.min_requests ({limits.min_requests}): {hint}")
     def p95(s: ServerStats) -> float | None:
         return None if s.p95_seconds is None else s.p95_seconds * 1000.0
 
     latency = p95(challenger)
     drift = psi(champion.distribution, challenger.distribution)
-    checks = (
+    checks: tuple[Check, ...] = (
         Check("error_rate", champion.error_rate, challenger.error_rate, limits.max_error_rate,
               challenger.error_rate <= limits.max_error_rate),
         Check("latency_p95_ms", p95(champion), latency, limits.max_latency_p95_ms,
@@ -187,6 +230,13 @@ def decide(champion: ServerStats, challenger: ServerStats, limits: Limits) -> De
         Check("prediction_psi", None, drift, limits.max_prediction_psi,
               drift is None or drift <= limits.max_prediction_psi),
     )
+    if mirror is not None:
+        checks += (
+            Check("mirror_failure_rate", None, mirror.failure_rate, limits.max_error_rate,
+                  mirror.failure_rate <= limits.max_error_rate),
+            # Reported, not judged: a better model is expected to disagree on some rows.
+            Check("disagreement_rate", None, mirror.disagreement_rate, None, True),
+        )
     failed = [c.metric for c in checks if not c.ok]
     reason = (f"challenger over threshold: {', '.join(failed)}" if failed
               else "challenger within every threshold")
@@ -228,6 +278,7 @@ class Setup:
     challenger_tag: str
     limits: Limits
     engine: str = "kubernetes"  # kubernetes.challenger.engine
+    mode: str = "canary"  # kubernetes.challenger.mode
 
 
 def setup(folder: Path, environment: str) -> Setup:
@@ -246,9 +297,11 @@ def setup(folder: Path, environment: str) -> Setup:
     return Setup(environment, spec.namespace, spec.name, spec.serve.port,
                  f"{spec.image_name}:{challenger.image_tag}", challenger.image_tag,
                  Limits(t.max_error_rate, t.max_latency_p95_ms, t.max_prediction_psi,
-                        t.min_requests), challenger.engine)
+                        t.min_requests), challenger.engine, challenger.mode)
 
 
-def evaluate(limits: Limits, champion_metrics: str, challenger_metrics: str) -> Decision:
+def evaluate(limits: Limits, champion_metrics: str, challenger_metrics: str,
+             mode: str = "canary") -> Decision:
     """Decide from the two servers' /metrics texts (each may be several pods' in a row)."""
-    return decide(stats(champion_metrics), stats(challenger_metrics), limits)
+    mirror = mirror_stats(champion_metrics) if mode == "shadow" else None
+    return decide(stats(champion_metrics), stats(challenger_metrics), limits, mirror)

@@ -1,5 +1,5 @@
-"""The spec's delivery sections: a challenger model served beside the champion (canary), and
-GitOps delivery through Argo CD.
+"""The spec's delivery sections: a challenger model served beside the champion (canary or
+shadow), and GitOps delivery through Argo CD.
 
 Kept apart from `spec_runtime.py` (serve, kubernetes, drift) to keep each module short;
 `Kubernetes.challenger` and `Kubernetes.gitops` hold them. See docs/canary.md and
@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .spec_types import DnsLabel, Duration, Strict, duration_seconds
 
@@ -33,13 +39,22 @@ class ChallengerThresholds(Strict):
 
 
 class Challenger(Strict):
-    """A challenger model served as a canary: a second Deployment NAME-challenger behind the
-    same Service (or, with engine argo-rollouts, an Argo Rollouts canary), so it gets a share
-    of the requests that follows the replica ratio."""
+    """A challenger model served beside the champion in a second Deployment NAME-challenger:
+    as a canary behind the same Service (a share of the requests, following the replica
+    ratio; with engine argo-rollouts, an Argo Rollouts canary), or as a shadow that gets a copy
+    of the champion's requests and answers nobody."""
 
     image_tag: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     """Image tag (the model version under test) the challenger Deployment runs, from the
     same repository as the champion (required)."""
+    mode: Literal["canary", "shadow"] = "canary"
+    """canary: the Service sends the challenger a share of the requests (`weight`) and its
+    answers go back to the clients. shadow: the Service never selects it; each champion pod
+    mirrors its prediction requests to the challenger after answering them (header
+    x-mlgen-shadow: 1), and the challenger's answers are only logged and counted (in
+    REQUEST_LOG/shadow/ and /metrics), never returned. No `weight` in shadow mode: the
+    challenger gets every request the champion can mirror, and runs as many pods as the
+    champion's minimum. See docs/canary.md."""
     weight: int = Field(10, ge=1, le=50)
     """Percent of requests the challenger should get. The Service balances over pods, so the
     share is approximate: challenger replicas are round(champion * weight / (100 - weight)),
@@ -65,6 +80,25 @@ class Challenger(Strict):
     `mlgen promote ENV --from-cluster --apply --json`; a rollback (exit 1) fails it. Not
     rendered with kubernetes.gitops.enabled: Argo CD owns the Deployments there and would undo
     the change, so run promote without --apply and make the change in Git."""
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_is_canary_only(cls, weight: int, info: ValidationInfo) -> int:
+        # Runs only when weight is given: a shadow takes no share of the Service's traffic.
+        if info.data.get("mode") == "shadow":
+            raise ValueError("applies only to mode: canary; a shadow challenger gets a copy "
+                             "of every request the champion can mirror (remove weight)")
+        return weight
+
+    @field_validator("engine")
+    @classmethod
+    def _argo_runs_canaries_only(cls, engine: str, info: ValidationInfo) -> str:
+        # Argo Rollouts mirrors traffic only through a traffic router, which mlgen does not
+        # render; mlgen's shadow is the champion server's own mirroring.
+        if engine == "argo-rollouts" and info.data.get("mode") == "shadow":
+            raise ValueError("argo-rollouts runs canaries only; a shadow challenger uses "
+                             "engine: kubernetes (the champion's server mirrors to it)")
+        return engine
 
     @field_validator("soak")
     @classmethod

@@ -50,6 +50,14 @@ REQUEST_LOG_BACKUPS = 5
 MONITOR_METRICS_DIR = "monitor-metrics"
 MONITOR_TEXTFILE = "mlgen_monitor.prom"
 
+# Shadow challenger: a champion whose environment names SHADOW_URL_ENV (the shadow's base
+# URL) mirrors its prediction requests there after answering them, marked with SHADOW_HEADER;
+# a server logs such requests under REQUEST_LOG/SHADOW_LOG_DIR (which the drift job does not
+# read) and never mirrors them again.
+SHADOW_URL_ENV = "MLGEN_SHADOW_URL"
+SHADOW_HEADER = "x-mlgen-shadow"
+SHADOW_LOG_DIR = "shadow"
+
 # Drift: a feature drifts when a distance is >= its threshold or a p-value is < its threshold;
 # the window drifts when at least DRIFT_SHARE of the evaluated features drifted.
 DRIFT_WASSERSTEIN = 0.1  # normalised by the reference's standard deviation, as Evidently

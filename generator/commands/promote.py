@@ -1,4 +1,5 @@
-"""`mlgen promote ENV`: promote the canary challenger or roll it back, from live metrics.
+"""`mlgen promote ENV`: promote the challenger (canary or shadow) or roll it back, from live
+metrics.
 
 Parses options and calls `mlgen.promote` (the decision) and `mlgen.deliver.canary` (carrying
 it out through the `kubernetes` client); the logic lives there.
@@ -47,7 +48,9 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
     """Compare the challenger's metrics with the thresholds and decide.
 
     Reads both servers' /metrics, checks the challenger's error rate, p95 latency and the PSI
-    between the two prediction distributions against kubernetes.challenger.thresholds.
+    between the two prediction distributions against kubernetes.challenger.thresholds; for a
+    shadow challenger also the champion's failed mirror copies (against max_error_rate) and
+    the share of rows the shadow predicted differently (reported).
     With --apply, promote gives the champion the challenger's image (rolled back by itself
     when the rollout fails) and scales the challenger to 0; roll back scales it to 0. With
     kubernetes.challenger.engine argo-rollouts, --apply promotes the paused Rollout (as
@@ -79,7 +82,7 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
                  for name in (canary.champion, canary.challenger)]
     else:
         texts = [scrape(str(url), timeout) for url in (champion_url, challenger_url)]
-    decision = evaluate(found.limits, *texts)
+    decision = evaluate(found.limits, texts[0], texts[1], found.mode)
     image = found.challenger_image
     if cluster is not None and decision.promote:
         image = apply_canary.live_challenger_image(cluster, canary)

@@ -52,6 +52,10 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Seconds SIGTERM waits for in-flight requests.")
 @click.option("--metrics-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Shared folder for the workers' metric files [default: a temporary folder].")
+@click.option("--shadow-url", envvar=contract.SHADOW_URL_ENV, metavar="URL",
+              help="Mirror answered prediction requests to this shadow challenger "
+                   "(http://HOST:PORT; env MLGEN_SHADOW_URL, set on the champion by "
+                   "kubernetes.challenger mode: shadow).")
 @click.pass_context
 def command(ctx: click.Context, /, **opts: Any) -> int:
     """Serve the model: KServe V2 (Open Inference Protocol), POST /predict, /metrics.
@@ -112,7 +116,7 @@ def build_config(folder: Path, opts: dict[str, Any]) -> Any:
         request_log=RequestLogConfig(Path(log_dir), pick("sample_rate"), pick("log_max_bytes"),
                                      pick("log_backups")) if log_dir is not None else None,
         poll_interval_s=opts["poll_interval"], graceful_timeout_s=opts["graceful_timeout"],
-        metrics_dir=opts.get("metrics_dir"),
+        metrics_dir=opts.get("metrics_dir"), shadow_url=opts.get("shadow_url") or None,
     )
     problems = config.problems()
     if problems:

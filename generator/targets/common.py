@@ -5,7 +5,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from mlgen.models.contract import LIVE_PATH, METRICS_PATH, MONITOR_METRICS_DIR, READY_PATH
+from mlgen.models.contract import (
+    LIVE_PATH,
+    METRICS_PATH,
+    MONITOR_METRICS_DIR,
+    READY_PATH,
+    SHADOW_URL_ENV,
+)
 
 from ..cron import max_interval_seconds
 from ..render import Artifact, with_header
@@ -40,6 +46,9 @@ def context(spec: Spec) -> dict[str, Any]:
         "monitor_textfile_folder": MONITOR_METRICS_DIR,
         "labels_stale_after_seconds": duration_seconds(spec.monitor.labels_stale_after),
         "promote": promote_in_cd(spec),
+        # A shadow challenger's Service, which the champion's pods mirror requests to.
+        "shadow_service": f"{spec.name}-shadow",
+        "shadow_url_env": SHADOW_URL_ENV,
     }
 
 

@@ -46,6 +46,24 @@ def champion_replicas(spec: Spec, overlay: Overlay) -> int:
     return overlay.replicas if overlay.replicas is not None else spec.serve.replicas
 
 
+def challenger_count(spec: Spec, overlay: Overlay) -> int:
+    """Challenger pods an environment runs: a canary's follow its weight; a shadow gets a
+    copy of every champion request, so it runs as many pods as the champion's minimum."""
+    challenger = spec.kubernetes.challenger
+    if challenger is None:
+        raise ValueError("no kubernetes.challenger")
+    champion = champion_replicas(spec, overlay)
+    if challenger.mode == "shadow":
+        return champion
+    return challenger_replicas(champion, challenger.weight)
+
+
+# The challenger Component's own objects beside its Deployment: a shadow is reached through
+# a Service of its own (the champion's Service never selects it) and needs network policies
+# (the base's policy selects only champion pods, and lets them open nothing but DNS).
+SHADOW_FILES = ("service", "networkpolicy", "networkpolicy-mirror")
+
+
 def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
     root = spec.outputs.kubernetes
     files = base_files(spec)
@@ -66,17 +84,21 @@ def render(spec: Spec, env: jinja2.Environment) -> list[Artifact]:
                             f"{root}/rollouts/{name}.yaml", spec, "kubernetes")
                 for name in ROLLOUT_FILES]
     elif challenger is not None:
-        base_count = challenger_replicas(champion_replicas(spec, Overlay()), challenger.weight)
         out.append(render_file(env, "kubernetes/base/deployment.yaml.j2",
                                f"{root}/challenger/deployment.yaml", spec, "kubernetes",
-                               track="challenger", replicas=base_count))
+                               track="challenger", replicas=challenger_count(spec, Overlay())))
+        extra = SHADOW_FILES if challenger.mode == "shadow" else ()
+        out += [render_file(env, f"kubernetes/challenger/{name}.yaml.j2",
+                            f"{root}/challenger/{name}.yaml", spec, "kubernetes")
+                for name in extra]
         out.append(render_file(env, "kubernetes/challenger/kustomization.yaml.j2",
-                               f"{root}/challenger/kustomization.yaml", spec, "kubernetes"))
+                               f"{root}/challenger/kustomization.yaml", spec, "kubernetes",
+                               resources=("deployment", *extra)))
     for environment in spec.kubernetes.environments:
         overlay = spec.kubernetes.overlays.get(environment, Overlay())
         count: int | None = None
         if challenger is not None and environment in spec.kubernetes.challenger_environments:
-            count = challenger_replicas(champion_replicas(spec, overlay), challenger.weight)
+            count = challenger_count(spec, overlay)
         out.append(render_file(env, "kubernetes/overlay/kustomization.yaml.j2",
                                f"{root}/overlays/{environment}/kustomization.yaml", spec,
                                "kubernetes", environment=environment, overlay=overlay,

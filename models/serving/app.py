@@ -24,7 +24,8 @@ from .ids import request_id, row_ids
 from .model import LoadedModel, ModelHolder, Prediction, configure_sklearn
 from .protocol import HttpConnection, Request
 from .reqlog import RequestLogger
-from .schema import InputError, parse_records, parse_v2
+from .schema import InputError, model_metadata, parse_records, parse_v2, v2_datatype
+from .shadow import Shadow, is_shadow
 
 MODEL_ROUTE = c.model_path("{name}")  # the metrics label of every /v2/models/<name>/... route
 INFER_ROUTE = c.infer_path("{name}")
@@ -36,17 +37,6 @@ _METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 
 def _dumps(obj: Any) -> bytes:
     return _JSON.encode(obj).encode()
-
-
-def _datatype(values: list[Any]) -> str:
-    first = values[0] if values else 0.0
-    if isinstance(first, bool):
-        return "BOOL"
-    if isinstance(first, int):
-        return "INT64"
-    if isinstance(first, str):
-        return "BYTES"
-    return "FP64"
 
 
 class App:
@@ -61,6 +51,7 @@ class App:
         self.reqlog = reqlog
         # Labels go beside the request log, which is where `mlgen monitor` looks for them.
         self.labels = LabelWriter(reqlog.folder) if reqlog is not None else None
+        self.shadow = Shadow(config, loop, self.metrics, reqlog)  # mirrors, or logs mirrored
         self.max_body_bytes = config.max_body_bytes
         self.draining = False
         self.connections: set[HttpConnection] = set()
@@ -157,7 +148,7 @@ class App:
             req.route = MODEL_ROUTE
             if req.method != "GET":
                 return self._not_allowed(conn, req, b"GET")
-            return conn.respond(req, 200, _dumps(self._model_metadata(model)))
+            return conn.respond(req, 200, _dumps(model_metadata(self.config, model)))
         if rest == "/ready":
             req.route = c.model_ready_path("{name}")
             if req.method != "GET":
@@ -182,22 +173,6 @@ class App:
         reason = "shutting down" if self.draining else self.holder.reason
         conn.respond(req, 503, _dumps({**extra, "ready": False, "reason": reason}))
 
-    def _model_metadata(self, model: LoadedModel | None) -> dict[str, Any]:
-        c = self.config
-        inputs: list[dict[str, Any]] = [
-            {"name": n, "datatype": "FP64", "shape": [-1, 1]} for n in c.numeric]
-        inputs += [{"name": n, "datatype": "BYTES", "shape": [-1, 1],
-                    "parameters": {"content_type": "str"}} for n in c.categorical]
-        outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}]
-        if model is not None and model.classifier:
-            outputs[0]["datatype"] = _datatype(list(model.classes or ()))
-            outputs.append({"name": "predict_proba", "datatype": "FP64",
-                            "shape": [-1, len(model.classes or ())]})
-        return {"name": c.name, "versions": [model.version] if model else [], "platform": "sklearn",
-                "inputs": inputs, "outputs": outputs,
-                "parameters": {"content_type": "pd",
-                               "classes": list(model.classes) if model and model.classes else None}}
-
     def _body_json(self, req: Request) -> Any:
         try:
             return json.loads(req.body)
@@ -216,7 +191,7 @@ class App:
             if result is None:
                 return self._predict_failed(conn, req, exc)
             model, p = result
-            ids = self._log(cols.data, cols.rows, model, p, rid)
+            ids = self._log(req, cols.data, cols.rows, model, p, rid)
             out: dict[str, Any] = {"model_name": self.config.name, "model_version": model.version,
                                    "id": rid, "predictions": p.predictions}
             if cols.rows > 1:
@@ -225,6 +200,7 @@ class App:
                 out["probabilities"] = p.probabilities
                 out["classes"] = list(model.classes or ())
             conn.respond(req, 200, _dumps(out), extra=_id_header(rid))
+            self._mirror(req, rid, model, p)
 
         rid = request_id(req.request_id)
 
@@ -245,14 +221,14 @@ class App:
             if result is None:
                 return self._predict_failed(conn, req, exc)
             model, p = result
-            ids = self._log(v2.columns.data, v2.columns.rows, model, p, rid)
+            ids = self._log(req, v2.columns.data, v2.columns.rows, model, p, rid)
             wanted = v2.outputs or (("predict", "predict_proba") if p.probabilities is not None
                                     else ("predict",))
             outputs = []
             n = len(p.predictions)
             for name in wanted:
                 if name == "predict":
-                    outputs.append({"name": "predict", "datatype": _datatype(p.predictions),
+                    outputs.append({"name": "predict", "datatype": v2_datatype(p.predictions),
                                     "shape": [n, 1], "parameters": {"content_type": "np"},
                                     "data": p.predictions})
                 elif p.probabilities is not None:
@@ -265,6 +241,7 @@ class App:
                 "model_name": self.config.name, "model_version": model.version,
                 "id": rid, "parameters": {"ids": ids} if v2.columns.rows > 1 else {},
                 "outputs": outputs}), extra=_id_header(rid))
+            self._mirror(req, rid, model, p)
 
         rid = request_id(v2.request_id or req.request_id)  # the body's id wins, as V2 says
         self.batcher.submit(v2.columns.data, v2.columns.rows, done)
@@ -296,22 +273,30 @@ class App:
             start = end
         return out
 
-    def _log(self, columns: dict[str, list[Any]], rows: int, model: LoadedModel, p: Prediction,
-             rid: str) -> list[str]:
-        """Row ids of one request, and the sampled rows written to the request log."""
+    def _log(self, req: Request, columns: dict[str, list[Any]], rows: int, model: LoadedModel,
+             p: Prediction, rid: str) -> list[str]:
+        """Row ids of one request, and the sampled rows written to the request log (a mirrored
+        request's to the shadow log, where no label joins them)."""
         ids = row_ids(rid, rows)
-        if self.reqlog is not None:
+        mirrored = is_shadow(req.shadow)
+        reqlog = self.shadow.log if mirrored else self.reqlog
+        if reqlog is not None:
             binary = model.classifier and len(model.classes or ()) == 2
-            logged = self.reqlog.sample(columns, rows, p.predictions, ids,
-                                        p.scores if binary else None)
+            logged = reqlog.sample(columns, rows, p.predictions, ids,
+                                   p.scores if binary else None)
             if logged:
                 self.metrics.add(prom.LAYOUT.logged_rows, len(logged))
-                if self.labels is not None:
+                if self.labels is not None and not mirrored:
                     for one in logged:
                         self.labels.logged.add(one)
-                if self.reqlog.needs_flush:
-                    self.reqlog.flush()
+                if reqlog.needs_flush:
+                    reqlog.flush()
         return ids
+
+    def _mirror(self, req: Request, rid: str, model: LoadedModel, p: Prediction) -> None:
+        """After the answer is written: a copy for the shadow, unless this is one already."""
+        if not is_shadow(req.shadow):
+            self.shadow.mirror(req.path, req.body, rid, p.predictions, model.classifier)
 
     def _feedback(self, conn: HttpConnection, req: Request) -> None:
         try:

@@ -43,6 +43,9 @@ class ServeConfig:
     keepalive_timeout_s: float = 75.0
     # Where workers keep their shared-memory metric files; None: a fresh temporary folder.
     metrics_dir: Path | None = None
+    # A shadow challenger's base URL (MLGEN_SHADOW_URL): answered prediction requests are
+    # mirrored there (see shadow.py); None: no mirroring.
+    shadow_url: str | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -70,4 +73,11 @@ class ServeConfig:
             out.append("--max-body-bytes must be at least 1024")
         if self.request_log and not 0.0 <= self.request_log.sample_rate <= 1.0:
             out.append("--sample-rate must be between 0 and 1")
+        if self.shadow_url:
+            from .shadow import ShadowUrlError, Target
+
+            try:
+                Target.parse(self.shadow_url)
+            except ShadowUrlError as exc:
+                out.append(f"--shadow-url: {exc}")
         return out

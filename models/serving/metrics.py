@@ -57,6 +57,13 @@ class _Layout:
         self.inflight = self._take(1)
         self.alive = self._take(1)
         self.connections = self._take(1)
+        # Shadow mirroring (shadow.py), counted by the champion that mirrors.
+        self.shadow_sent = self._take(1)
+        self.shadow_dropped = self._take(1)
+        self.shadow_failed = self._take(1)
+        self.shadow_compared_rows = self._take(1)
+        self.shadow_disagreeing_rows = self._take(1)
+        self.shadow_abs_difference = self._take(1)
 
     def _take(self, n: int) -> int:
         start = self.size
@@ -272,6 +279,24 @@ def render(folder: Path, model_name: str, model_version: str | None, task: str |
         "# HELP mlgen_request_log_rows_total Rows written to the sampled request log.",
         "# TYPE mlgen_request_log_rows_total counter",
         f"mlgen_request_log_rows_total {_fmt(v[LAYOUT.logged_rows])}",
+        ("# HELP mlgen_shadow_requests_total Prediction requests mirrored to the shadow "
+        "challenger, by outcome: sent (answered), failed (refused, timed out), dropped (the "
+        "queue was full)."),
+        "# TYPE mlgen_shadow_requests_total counter",
+        *(f'mlgen_shadow_requests_total{{outcome="{name}"}} {_fmt(v[offset])}'
+          for name, offset in (("sent", LAYOUT.shadow_sent), ("failed", LAYOUT.shadow_failed),
+                               ("dropped", LAYOUT.shadow_dropped))),
+        "# HELP mlgen_shadow_compared_rows_total Rows whose prediction the shadow answered too.",
+        "# TYPE mlgen_shadow_compared_rows_total counter",
+        f"mlgen_shadow_compared_rows_total {_fmt(v[LAYOUT.shadow_compared_rows])}",
+        ("# HELP mlgen_shadow_disagreeing_rows_total Compared rows the shadow predicted "
+        "differently (another class; for regression, more than 5% off)."),
+        "# TYPE mlgen_shadow_disagreeing_rows_total counter",
+        f"mlgen_shadow_disagreeing_rows_total {_fmt(v[LAYOUT.shadow_disagreeing_rows])}",
+        ("# HELP mlgen_shadow_abs_difference_total Sum of |shadow - champion| over compared "
+        "rows (regression)."),
+        "# TYPE mlgen_shadow_abs_difference_total counter",
+        f"mlgen_shadow_abs_difference_total {_fmt(v[LAYOUT.shadow_abs_difference])}",
         "# HELP mlgen_model_loads_total Successful model (re)loads, summed over workers.",
         "# TYPE mlgen_model_loads_total counter",
         f"mlgen_model_loads_total {_fmt(v[LAYOUT.loads])}",

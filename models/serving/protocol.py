@@ -23,8 +23,8 @@ MAX_PIPELINED = 32  # stop reading from a client that queues more than this
 
 
 class Request:
-    __slots__ = ("body", "keep_alive", "method", "out", "path", "request_id", "route", "start",
-                 "status")
+    __slots__ = ("body", "keep_alive", "method", "out", "path", "request_id", "route", "shadow",
+                 "start", "status")
 
     def __init__(self, method: str, path: str, body: bytes, start: float, keep_alive: bool) -> None:
         self.method = method
@@ -36,6 +36,7 @@ class Request:
         self.out: bytes | None = None
         self.status = 0
         self.request_id: bytes | None = None  # the raw X-Request-ID header, checked by the app
+        self.shadow: bytes | None = None  # the raw x-mlgen-shadow header (a mirrored request)
 
 
 class HttpConnection(asyncio.Protocol):
@@ -54,6 +55,7 @@ class HttpConnection(asyncio.Protocol):
         self._expect_continue = False
         self._content_length = -1
         self._request_id: bytes | None = None
+        self._shadow: bytes | None = None
         self._parsing = False
         self._stopped = False  # after a 413 or a parse error: read nothing more
         self._busy = False  # as last reported to the app (which counts idle connections)
@@ -87,6 +89,7 @@ class HttpConnection(asyncio.Protocol):
         self._expect_continue = False
         self._content_length = -1
         self._request_id = None
+        self._shadow = None
         self._parsing = True
         if not self._busy:  # pipelined requests do not count twice
             self._busy = True
@@ -104,6 +107,8 @@ class HttpConnection(asyncio.Protocol):
                 self._content_length = -1
         elif lname == b"x-request-id":
             self._request_id = value[:256]
+        elif lname == b"x-mlgen-shadow":
+            self._shadow = value[:8]
         elif lname == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
 
@@ -132,6 +137,7 @@ class HttpConnection(asyncio.Protocol):
         request = Request(self.parser.get_method().decode("latin-1"), path, b"".join(self._body),
                           self._start, self.parser.should_keep_alive())
         request.request_id = self._request_id
+        request.shadow = self._shadow
         self.pending.append(request)
         if len(self.pending) > MAX_PIPELINED and self.transport is not None and not self.paused:
             self.paused = True

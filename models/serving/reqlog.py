@@ -3,7 +3,8 @@
 Format (the shared contract): a folder with `requests.jsonl` (current) and rotated
 `requests.jsonl.1` ... `.N`; one object per predicted row,
 `{"ts": RFC3339 UTC, "model": name, "id": row id, "features": {...}, "prediction": value}`,
-plus `"score"` (the positive-class probability) for a binary classifier. The id is the
+plus `"score"` (the positive-class probability) for a binary classifier, and `"shadow": true`
+in a shadow challenger's log of mirrored requests (see shadow.py). The id is the
 request id (see ids.py) that labels sent to the feedback endpoint refer to.
 
 Several worker processes append to the same file. Lines are buffered in memory and written
@@ -38,8 +39,9 @@ def rfc3339_now() -> str:
 
 
 class RequestLogger:
-    def __init__(self, config: RequestLogConfig, model_name: str) -> None:
+    def __init__(self, config: RequestLogConfig, model_name: str, shadow: bool = False) -> None:
         self.config = config
+        self.shadow = shadow
         self.model_name = model_name
         self.folder = config.path
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,8 @@ class RequestLogger:
             row["prediction"] = predictions[i]
             if scores is not None:
                 row["score"] = scores[i]
+            if self.shadow:
+                row["shadow"] = True
             line = json.dumps(row, separators=(",", ":"), ensure_ascii=False)
             self._buffer.append(line)
             self._buffered += len(line) + 1

@@ -298,3 +298,32 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return f"a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}"
+
+
+def v2_datatype(values: list[Any]) -> str:
+    """The V2 datatype of a list of outputs (predictions or class labels)."""
+    first = values[0] if values else 0.0
+    if isinstance(first, bool):
+        return "BOOL"
+    if isinstance(first, int):
+        return "INT64"
+    if isinstance(first, str):
+        return "BYTES"
+    return "FP64"
+
+
+def model_metadata(config: Any, model: Any) -> dict[str, Any]:
+    """The V2 model metadata answer for a ServeConfig and its LoadedModel (None: not loaded)."""
+    inputs: list[dict[str, Any]] = [
+        {"name": n, "datatype": "FP64", "shape": [-1, 1]} for n in config.numeric]
+    inputs += [{"name": n, "datatype": "BYTES", "shape": [-1, 1],
+                "parameters": {"content_type": "str"}} for n in config.categorical]
+    outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "FP64", "shape": [-1, 1]}]
+    if model is not None and model.classifier:
+        outputs[0]["datatype"] = v2_datatype(list(model.classes or ()))
+        outputs.append({"name": "predict_proba", "datatype": "FP64",
+                        "shape": [-1, len(model.classes or ())]})
+    return {"name": config.name, "versions": [model.version] if model else [],
+            "platform": "sklearn", "inputs": inputs, "outputs": outputs,
+            "parameters": {"content_type": "pd",
+                           "classes": list(model.classes) if model and model.classes else None}}

@@ -90,6 +90,7 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
             ticks += 1
             if reqlog is not None:
                 reqlog.flush()
+            app.shadow.flush()
             app.metrics.set(prom.LAYOUT.inflight, float(max(app.inflight, 0)))
             if ticks % int(SWEEP_S / REQUEST_LOG_FLUSH_S) == 0:
                 app.sweep_idle()
@@ -117,6 +118,7 @@ def run_worker(config: ServeConfig, sock: socket.socket, slot: int, metrics_dir:
         conn.close()
     for task in tasks:
         task.cancel()
+    app.shadow.close()  # copies still queued for the shadow are dropped with the worker
     app.model_thread.shutdown(wait=False, cancel_futures=True)
     loop.run_until_complete(asyncio.sleep(0.05))  # let transports flush and close
     if reqlog is not None:

@@ -160,7 +160,9 @@ def test_pin_keeps_a_hand_comment_and_reports_the_previous_digest(project: Path)
     text = path.read_text()
     assert "# four replicas: the valuation batch at month end\n" in text
     assert _digest_in(project) == OTHER
-    assert "newName" not in text  # the same repository as the spec's
+    champion = next(e for e in yaml.safe_load(text)["images"]
+                    if e["name"].endswith("/house-prices"))
+    assert "newName" not in champion  # the same repository as the spec's
 
 
 def test_pin_dry_run_and_diff_write_nothing(project: Path,
@@ -191,7 +193,9 @@ def test_a_pinned_digest_survives_sync_and_a_version_bump(
     doc = yaml.safe_load((project / OVERLAY).read_text())
     assert doc["images"][0] == {"name": "registry.bank.internal:5000/house-prices",
                                 "newTag": "0.4.0", "digest": DIGEST}
-    assert doc["replicas"] == [{"name": "house-prices", "count": 5}]
+    # The example's shadow challenger runs as many pods as the champion.
+    assert doc["replicas"] == [{"name": "house-prices", "count": 5},
+                               {"name": "house-prices-challenger", "count": 5}]
     code, out, err = call_mlgen(capsys, "-C", str(project), "check")
     assert code == 0, out + err
 

@@ -89,8 +89,8 @@ class Server:
 
 
 def start_server(tmp: Path, model: Path, *extra: str, workers: int = 2, name: str = "credit-risk",
-                 features: bool = True) -> Server:
-    port = free_port()
+                 features: bool = True, port: int | None = None) -> Server:
+    port = port or free_port()
     log_path = tmp / f"serve-{port}.log"
     cmd = [sys.executable, "-m", "mlgen", "serve", "--model", str(model), "--name", name,
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
