@@ -44,8 +44,10 @@ def fixed_replicas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fixed") / "house-prices"
     root.mkdir()
     text = (EXAMPLES / "house-prices" / "mlgen.yaml").read_text(encoding="utf-8")
-    text = text.replace("  gitops:\n", "  challenger:\n    image_tag: \"0.4.0-rc1\"\n"
-                                       "    weight: 25\n    engine: argo-rollouts\n  gitops:\n")
+    # The example's challenger is a shadow; the Rollout needs a canary.
+    shadow = "    mode: shadow\n"
+    assert shadow in text
+    text = text.replace(shadow, "    weight: 25\n    engine: argo-rollouts\n")
     (root / "mlgen.yaml").write_text(text, encoding="utf-8")
     create_project(root, text, force=True)
     return root
