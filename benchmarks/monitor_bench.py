@@ -1,0 +1,477 @@
+"""`mlgen monitor` beside pandas + scikit-learn and NannyML on the same data, in the same run.
+
+    .venv/bin/python benchmarks/monitor_bench.py [--predictions 1000000] [--labels 1000000]
+                  [--repeats 3] [--nannyml-repeats 1] [--skip-nannyml]
+    .venv/bin/python benchmarks/monitor_bench.py --quick   # 20k x 20k, one repeat: a smoke test
+
+Data, in the real formats: a request-log folder (requests.jsonl.3 .. .1, requests.jsonl, lines
+`{"ts","model","id","features","prediction","score"}` as models/serving/reqlog.py writes them,
+eight features per line) and a labels store (labels.jsonl, `{"id","label","labelled_at"}` as
+models/monitor/store.py writes it). Predictions span 7.5 days before NOW, so with the 7-day
+window about 1/15 of the labels are late; 0.2 % of the prediction ids are logged twice (a
+retry), 2 % of the labels correct an earlier label (the last one wins) and 1 % name ids that
+were never logged. Labels follow a calibrated score (P(y=1) = score).
+
+Each contender runs as its own process (what a CronJob pays: interpreter start, imports,
+reading, joining, computing), on the same files:
+- mlgen: `python -m mlgen -C PROJECT monitor --json` (models/monitor/run.py, reports written);
+- pandas + scikit-learn: read_json (pyarrow engine), drop_duplicates, merge, the window mask,
+  then roc_auc_score, accuracy_score, f1_score, precision_score, recall_score,
+  brier_score_loss;
+- NannyML: the same pandas read and merge, then `nannyml.PerformanceCalculator` (realized
+  performance, one chunk over the window, fitted on a 50k-row reference set), in its own venv
+  (benchmarks/.work/nannyml-venv, `nannyml` with `pandas<3`); if it does not install, the
+  result says so with pip's error.
+We report the median wall time of `--repeats` runs, the core time each reports for itself
+(after imports), the peak RSS (os.wait4), and the ratios. The point values must agree (metrics
+to 1e-9, counts exactly) or the run fails; confidence intervals differ by design and are not
+compared. The data is made in a child process (`--prepare-only`) so the measuring process
+stays small: a forked child inherits its parent's peak RSS on Linux.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+WORK = ROOT / ".work" / "monitor"
+NML_VENV = ROOT / ".work" / "nannyml-venv"
+NOW = "2026-12-01T12:00:00Z"
+NOW_EPOCH = 1796126400  # NOW as seconds since 1970
+WINDOW_DAYS = 7
+SPAN_SECONDS = int(7.5 * 86400)
+LOG_FILES = 4  # requests.jsonl.3, .2, .1, requests.jsonl (oldest first)
+MODEL = "bench"
+METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall", "brier")
+NML_METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall")  # NannyML has no brier
+COUNTS = ("labels_read", "duplicate_labels", "unknown_ids", "late_labels", "labelled",
+          "predictions_in_window", "duplicate_prediction_ids")
+TOLERANCE = 1e-9
+CATS = ("retail", "salaried", "self", "public")
+
+# The pandas reading and joining both peers share: the same semantics as mlgen monitor (the
+# last prediction per id and the last label per id win, the window is [NOW - 7d, NOW]).
+PANDAS_JOIN = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import pandas as pd
+args = json.loads(sys.argv[1])
+engine = args["engine"]
+def read(path):
+    if engine == "pyarrow":
+        return pd.read_json(path, lines=True, engine="pyarrow")
+    return pd.read_json(path, lines=True, dtype={"id": str, "ts": str})
+preds = pd.concat([read(f)[["ts", "model", "id", "prediction", "score"]]
+                   for f in args["logs"]], ignore_index=True)
+preds = preds[preds["model"] == args["model"]]
+dup_preds = int(preds["id"].duplicated(keep="last").sum())
+preds = preds.drop_duplicates("id", keep="last")
+preds["ts"] = pd.to_datetime(preds["ts"], utc=True, format="ISO8601")
+labels = read(args["labels"])
+labels_read = len(labels)
+labels = labels.drop_duplicates("id", keep="last")
+merged = labels.merge(preds[["id", "ts", "prediction", "score"]], on="id", how="left",
+                      indicator=True)
+known = merged["_merge"] == "both"
+end = pd.Timestamp(args["now"])
+start = end - pd.Timedelta(days=args["window_days"])
+inside = known & (merged["ts"] >= start) & (merged["ts"] <= end)
+used = merged[inside]
+counts = {"labels_read": labels_read, "duplicate_labels": labels_read - len(labels),
+          "unknown_ids": int((~known).sum()), "late_labels": int((known & ~inside).sum()),
+          "labelled": len(used),
+          "predictions_in_window": int(((preds["ts"] >= start) & (preds["ts"] <= end)).sum()),
+          "duplicate_prediction_ids": dup_preds}
+y = used["label"].astype(int).to_numpy()
+yhat = used["prediction"].astype(int).to_numpy()
+score = used["score"].astype(float).to_numpy()
+"""
+
+PANDAS_SCRIPT = PANDAS_JOIN + r"""
+from sklearn.metrics import (accuracy_score, brier_score_loss, f1_score, precision_score,
+                             recall_score, roc_auc_score)
+metrics = {"roc_auc": roc_auc_score(y, score), "accuracy": accuracy_score(y, yhat),
+           "f1": f1_score(y, yhat), "precision": precision_score(y, yhat),
+           "recall": recall_score(y, yhat), "brier": brier_score_loss(y, score)}
+print(json.dumps({"metrics": {k: float(v) for k, v in metrics.items()}, "counts": counts,
+                  "core_seconds": time.perf_counter() - t0}))
+"""
+
+NANNYML_SCRIPT = PANDAS_JOIN + r"""
+import nannyml as nml
+ref = pd.read_parquet(args["reference"])
+analysis = pd.DataFrame({"ts": used["ts"].dt.tz_localize(None), "label": y, "prediction": yhat,
+                         "score": score})
+calc = nml.PerformanceCalculator(
+    y_pred_proba="score", y_pred="prediction", y_true="label", timestamp_column_name="ts",
+    problem_type="classification_binary", metrics=args["metrics"], chunk_number=1)
+calc.fit(ref)
+res = calc.calculate(analysis).filter(period="analysis").to_df()
+metrics = {m: float(res[(m, "value")].iloc[0]) for m in args["metrics"]}
+print(json.dumps({"metrics": metrics, "counts": {"labelled": len(analysis)},
+                  "core_seconds": time.perf_counter() - t0}))
+"""
+
+
+class Disagreement(AssertionError):
+    """The contenders computed different point values on the same data."""
+
+
+# ---------------------------------------------------------------------------------- the data
+
+def _paths(n_preds: int, n_labels: int) -> dict[str, Path]:
+    base = WORK / f"p{n_preds}-l{n_labels}"
+    return {"base": base, "logs": base / "logs", "labels": base / "labels.jsonl",
+            "reference": base / "reference.parquet", "project": base / "project"}
+
+
+def prepare(n_preds: int, n_labels: int) -> dict[str, Path]:
+    """Make the data in a child process (see the module docstring)."""
+    subprocess.run([sys.executable, __file__, "--prepare-only", "--predictions", str(n_preds),
+                    "--labels", str(n_labels)], check=True)
+    return _paths(n_preds, n_labels)
+
+
+def log_files(logs: Path) -> list[Path]:
+    """Oldest first, as mlgen reads a rotated folder."""
+    return [logs / f"requests.jsonl.{i}" for i in range(LOG_FILES - 1, 0, -1)] + [
+        logs / "requests.jsonl"]
+
+
+def _stamps(seconds: Any, millis: bool) -> Any:  # numpy array of epoch seconds -> strings
+    import numpy as np
+
+    unit = "ms" if millis else "s"
+    values = (seconds * 1000).astype("int64") if millis else seconds.astype("int64")
+    return np.char.add(np.datetime_as_string(values.astype(f"datetime64[{unit}]"), unit=unit), "Z")
+
+
+def make_data(n_preds: int, n_labels: int, seed: int = 15) -> dict[str, Any]:
+    """The columns of the request log and the labels store, with the planted edge cases."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    score = rng.beta(2.0, 5.0, n_preds)
+    truth = rng.random(n_preds) < score
+    ts = np.sort(NOW_EPOCH - 60 - rng.uniform(0, SPAN_SECONDS, n_preds))
+    ids = np.char.add("r", np.char.zfill(np.arange(n_preds).astype(str), 9))
+    retry = rng.random(n_preds) < 0.002  # logged again under an earlier row's id
+    ids = np.where(retry, ids[np.maximum(np.arange(n_preds) - 7, 0)], ids)
+    n_unknown = n_labels // 100
+    n_dup = n_labels // 50
+    n_known = n_labels - n_unknown - n_dup
+    if n_known > n_preds:
+        raise SystemExit(f"--labels {n_labels}: at most {n_preds * 100 // 97} for "
+                         f"{n_preds} predictions")
+    pick = np.sort(rng.choice(n_preds, n_known, replace=False))
+    lab_ids = ids[pick]
+    lab = truth[pick].astype(np.int64)
+    lab_ts = ts[pick]
+    unk = np.char.add("u", np.char.zfill(np.arange(n_unknown).astype(str), 9))
+    again = rng.choice(n_known, n_dup)
+    lab_ids = np.concatenate([lab_ids, unk, lab_ids[again]])
+    # A correction: a coin flip, so the last label differs from the first about half the time.
+    lab = np.concatenate([lab, rng.integers(0, 2, n_unknown), rng.integers(0, 2, n_dup)])
+    lab_ts = np.concatenate([lab_ts, np.full(n_unknown, NOW_EPOCH - 3600.0),
+                             lab_ts[again] + 1800])
+    order = np.argsort(lab_ts + 86400, kind="stable")  # labels arrive in time order
+    feats = {f"x{i}": np.round(rng.normal(0, 1 + i, n_preds), 4) for i in range(6)}
+    feats["segment"] = np.array(CATS)[rng.integers(0, len(CATS), n_preds)]
+    feats["channel"] = np.array(("web", "branch"))[rng.integers(0, 2, n_preds)]
+    return {"ts": ts, "id": ids, "score": score, "prediction": (score >= 0.5).astype(np.int64),
+            "features": feats, "label_id": lab_ids[order], "label": lab[order],
+            "labelled_at": lab_ts[order] + 86400}
+
+
+def write_log(data: dict[str, Any], logs: Path, chunk: int = 100_000) -> None:
+    """requests.jsonl lines byte for byte as RequestLogger.sample writes them (json.dumps with
+    separators=(",", ":")), built per slice from numpy string arrays."""
+    import numpy as np
+
+    logs.mkdir(parents=True, exist_ok=True)
+    n = len(data["ts"])
+    bounds = np.linspace(0, n, LOG_FILES + 1).astype(int)
+    names = list(data["features"])
+    for file, lo, hi in zip(log_files(logs), bounds[:-1], bounds[1:], strict=True):
+        with file.open("w", encoding="utf-8") as fh:
+            for start in range(lo, hi, chunk):
+                sl = slice(start, min(start + chunk, hi))
+                ts = _stamps(data["ts"][sl], millis=True)
+                cols = [data["features"][k][sl].tolist() for k in names]
+                lines = []
+                for i, (t, rid, pred, sc) in enumerate(zip(
+                        ts.tolist(), data["id"][sl].tolist(), data["prediction"][sl].tolist(),
+                        data["score"][sl].tolist(), strict=True)):
+                    feats = ",".join(f'"{k}":{json.dumps(c[i])}' for k, c in zip(names, cols))
+                    lines.append(f'{{"ts":"{t}","model":"{MODEL}","id":"{rid}",'
+                                 f'"features":{{{feats}}},"prediction":{pred},"score":{sc!r}}}\n')
+                fh.write("".join(lines))
+
+
+def write_labels(data: dict[str, Any], path: Path, chunk: int = 200_000) -> None:
+    """labels.jsonl lines byte for byte as mlgen feedback (store._append) writes them."""
+    with path.open("w", encoding="utf-8") as fh:
+        n = len(data["label_id"])
+        for start in range(0, n, chunk):
+            sl = slice(start, start + chunk)
+            at = _stamps(data["labelled_at"][sl], millis=False)
+            fh.write("".join(
+                f'{{"id":"{i}","label":{lab},"labelled_at":"{a}"}}\n'
+                for i, lab, a in zip(data["label_id"][sl].tolist(), data["label"][sl].tolist(),
+                                     at.tolist(), strict=True)))
+
+
+def write_project(project: Path, logs: Path, labels: Path) -> None:
+    """An mlgen.yaml that points monitor at the data, and training metrics to compare with."""
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "artifacts").mkdir(exist_ok=True)
+    (project / "artifacts" / "metrics.json").write_text(json.dumps(
+        {"roc_auc": 0.75, "accuracy": 0.74, "f1": 0.3}))
+    (project / "mlgen.yaml").write_text(
+        f"apiVersion: mlgen/v1\nname: {MODEL}\n"
+        "model:\n  features:\n    numeric: [x0, x1, x2, x3, x4, x5]\n"
+        "    categorical: [segment, channel]\n"
+        f"serve:\n  request_log:\n    path: {json.dumps(str(logs))}\n"
+        "drift:\n  retrain_hook: none\n"
+        f"monitor:\n  labels: {json.dumps(str(labels))}\n  window: {WINDOW_DAYS}d\n"
+        f"  min_labels: 100\n  metrics: [{', '.join(METRICS)}]\n  on_drop: [alert]\n")
+
+
+def write_reference(path: Path, rows: int = 50_000) -> None:
+    """NannyML's reference period: a training-time test set drawn like the live data."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(16)
+    score = rng.beta(2.0, 5.0, rows)
+    ts = NOW_EPOCH - 30 * 86400 + np.sort(rng.uniform(0, 7 * 86400, rows))
+    pd.DataFrame({"ts": pd.to_datetime(ts, unit="s"),
+                  "label": (rng.random(rows) < score).astype(np.int64),
+                  "prediction": (score >= 0.5).astype(np.int64), "score": score}).to_parquet(path)
+
+
+def _prepare_here(n_preds: int, n_labels: int) -> None:
+    p = _paths(n_preds, n_labels)
+    done = p["base"] / ".complete"
+    if done.exists():
+        return
+    t = time.perf_counter()
+    data = make_data(n_preds, n_labels)
+    write_log(data, p["logs"])
+    write_labels(data, p["labels"])
+    write_reference(p["reference"])
+    write_project(p["project"], p["logs"], p["labels"])
+    size = sum(f.stat().st_size for f in log_files(p["logs"])) / 2**20
+    print(f"data: {n_preds:,} predictions ({size:.0f} MB in {LOG_FILES} files), {n_labels:,} "
+          f"labels, made in {time.perf_counter() - t:.1f} s", flush=True)
+    done.write_text("ok\n")
+
+
+# ------------------------------------------------------------------------------ the contenders
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, str]:
+    """Wall seconds, peak RSS in MB, exit code, stdout and stderr of one process."""
+    out, err = cwd / ".stdout", cwd / ".stderr"
+    with out.open("w") as fo, err.open("w") as fe:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fo, stderr=fe)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+    return (wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), out.read_text(),
+            err.read_text())
+
+
+def _repeat(cmd: list[str], cwd: Path, repeats: int, parse: Any, ok: tuple[int, ...] = (0,)
+            ) -> dict[str, Any]:
+    walls, rss, core = [], [], []
+    doc: dict[str, Any] = {}
+    for _ in range(repeats):
+        wall, peak, code, out, err = timed(cmd, cwd)
+        if code not in ok:
+            raise SystemExit(f"{cmd[0]} ... exited {code}:\n{err[-2000:]}")
+        doc = parse(out)
+        walls.append(wall)
+        rss.append(peak)
+        core.append(doc["core_seconds"])
+    return {"wall": statistics.median(walls), "core": statistics.median(core), "rss": max(rss),
+            "metrics": doc["metrics"], "counts": doc["counts"]}
+
+
+def _mlgen_doc(out: str) -> dict[str, Any]:
+    doc = json.loads(out)
+    if doc.get("error"):
+        raise SystemExit(f"mlgen monitor: {doc['error']}")
+    return {"metrics": {k: v["value"] for k, v in doc["metrics"].items()},
+            "counts": {k: doc["counts"][k] for k in COUNTS}, "core_seconds":
+            doc["elapsed_seconds"]}
+
+
+def run_mlgen(p: dict[str, Path], repeats: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "mlgen", "-C", str(p["project"]), "monitor", "--now", NOW,
+           "--json"]
+    return _repeat(cmd, p["project"], repeats, _mlgen_doc, ok=(0, 1))  # 1: a drop, a verdict
+
+
+def _script_args(p: dict[str, Path], engine: str, metrics: tuple[str, ...] = ()) -> str:
+    return json.dumps({"logs": [str(f) for f in log_files(p["logs"])], "labels": str(p["labels"]),
+                       "model": MODEL, "now": NOW, "window_days": WINDOW_DAYS, "engine": engine,
+                       "reference": str(p["reference"]), "metrics": list(metrics)})
+
+
+def _last_json(out: str) -> dict[str, Any]:
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run_pandas(p: dict[str, Path], repeats: int, engine: str) -> dict[str, Any]:
+    script = WORK / "pandas_run.py"
+    script.write_text(PANDAS_SCRIPT)
+    return _repeat([sys.executable, str(script), _script_args(p, engine)], p["base"], repeats,
+                   _last_json)
+
+
+def ensure_nannyml() -> tuple[Path | None, str]:
+    """The venv's python, or None and pip's error (the benchmark reports it, no number)."""
+    py = NML_VENV / "bin" / "python"
+    ok = NML_VENV / ".installed"
+    if ok.exists():
+        return py, ""
+    print("creating the NannyML venv (nannyml, pandas<3, pyarrow) ...", flush=True)
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(NML_VENV)], check=True)
+    res = subprocess.run([str(py), "-m", "pip", "install", "-q", "nannyml", "pandas<3", "pyarrow"],
+                         check=False, capture_output=True, text=True)
+    if res.returncode == 0:
+        res = subprocess.run([str(py), "-c", "import nannyml"], check=False,
+                             capture_output=True, text=True)
+    if res.returncode != 0:
+        lines = [ln for ln in (res.stderr or res.stdout).splitlines()
+                 if ln.strip() and not ln.startswith("WARNING: Location")]
+        return None, "\n".join(lines[-15:])
+    ok.write_text("ok\n")
+    return py, ""
+
+
+def run_nannyml(py: Path, p: dict[str, Path], repeats: int, engine: str) -> dict[str, Any]:
+    script = WORK / "nannyml_run.py"
+    script.write_text(NANNYML_SCRIPT)
+    env_cmd = [str(py), str(script), _script_args(p, engine, NML_METRICS)]
+    return _repeat(env_cmd, p["base"], repeats, _last_json)
+
+
+# --------------------------------------------------------------------------- the cross-check
+
+def cross_check(results: dict[str, dict[str, Any]], reference: str = "mlgen") -> list[str]:
+    """Raise Disagreement unless every contender's point values equal the reference's: each
+    metric both computed within TOLERANCE, each count both report exactly. Returns what was
+    compared, for the table's footnote."""
+    base = results[reference]
+    compared: list[str] = []
+    problems: list[str] = []
+    for name, r in results.items():
+        if name == reference:
+            continue
+        for metric, value in r["metrics"].items():
+            want = base["metrics"].get(metric)
+            if want is None:
+                continue
+            if not abs(float(value) - float(want)) <= TOLERANCE:
+                problems.append(f"{metric}: {reference} {want!r}, {name} {value!r}")
+            compared.append(f"{name}:{metric}")
+        for count, value in r["counts"].items():
+            if count in base["counts"]:
+                if int(value) != int(base["counts"][count]):
+                    problems.append(f"{count}: {reference} {base['counts'][count]}, "
+                                    f"{name} {value}")
+                compared.append(f"{name}:{count}")
+    if problems:
+        raise Disagreement("the contenders disagree on the same data:\n  " +
+                           "\n  ".join(problems))
+    return compared
+
+
+# -------------------------------------------------------------------------------- the report
+
+def table(results: dict[str, dict[str, Any]], n_preds: int, n_labels: int) -> str:
+    base = results.get("pandas + scikit-learn")
+    nml = results.get("NannyML PerformanceCalculator")
+    lines = [(f"| {n_preds:,} predictions x {n_labels:,} labels | wall s (median) | core s | "
+              "peak RSS MB | pandas+sklearn / this | NannyML / this |"),
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        if "skipped" in r:
+            lines.append(f"| {name} | not run: {r['skipped']} | | | | |")
+            continue
+        ratio = f"{base['wall'] / r['wall']:.1f}x" if base else ""
+        ratio_n = f"{nml['wall'] / r['wall']:.1f}x" if nml and "wall" in nml else ""
+        lines.append(f"| {name} | {r['wall']:.2f} | {r['core']:.2f} | {r['rss']:.0f} | "
+                     f"{ratio} | {ratio_n} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--predictions", type=int, default=1_000_000)
+    ap.add_argument("--labels", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--nannyml-repeats", type=int, default=0,
+                    help="Runs of NannyML (default: --repeats).")
+    ap.add_argument("--skip-nannyml", action="store_true")
+    ap.add_argument("--pandas-engine", default="pyarrow", choices=("pyarrow", "ujson"),
+                    help="read_json's engine for both pandas peers (pyarrow: their fastest).")
+    ap.add_argument("--quick", action="store_true", help="20k x 20k, one repeat.")
+    ap.add_argument("--json-out", type=Path, help="Also write the results here.")
+    ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.predictions, args.labels, args.repeats = 20_000, 20_000, 1
+    if args.prepare_only:
+        _prepare_here(args.predictions, args.labels)
+        return 0
+    WORK.mkdir(parents=True, exist_ok=True)
+    p = prepare(args.predictions, args.labels)
+    load_before = os.getloadavg()
+    results: dict[str, dict[str, Any]] = {}
+    print("mlgen monitor ...", flush=True)
+    results["mlgen"] = run_mlgen(p, args.repeats)
+    print("pandas + scikit-learn ...", flush=True)
+    results["pandas + scikit-learn"] = run_pandas(p, args.repeats, args.pandas_engine)
+    if args.skip_nannyml:
+        results["NannyML PerformanceCalculator"] = {"skipped": "--skip-nannyml"}
+    else:
+        py, error = ensure_nannyml()
+        if py is None:
+            print(f"NannyML did not install or import:\n{error}", flush=True)
+            results["NannyML PerformanceCalculator"] = {
+                "skipped": "did not install: " + (error.splitlines() or ["?"])[-1]}
+        else:
+            print("NannyML ...", flush=True)
+            results["NannyML PerformanceCalculator"] = run_nannyml(
+                py, p, args.nannyml_repeats or args.repeats, args.pandas_engine)
+    load_after = os.getloadavg()
+    ran = {k: v for k, v in results.items() if "skipped" not in v}
+    compared = cross_check(ran)
+    doc = {"predictions": args.predictions, "labels": args.labels, "repeats": args.repeats,
+           "nannyml_repeats": args.nannyml_repeats or args.repeats,
+           "pandas_engine": args.pandas_engine, "cores": os.cpu_count(),
+           "load_average": {"before": load_before, "after": load_after},
+           "results": results, "agree": True, "compared": len(compared)}
+    print(json.dumps(doc, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nmedian of {args.repeats} runs (NannyML: {doc['nannyml_repeats']}), whole process; "
+          f"{os.cpu_count()} cores shared with other jobs, load average {load_before[0]:.1f} "
+          f"before, {load_after[0]:.1f} after (1-min); point values agree "
+          f"({len(compared)} metric/count comparisons, metrics within {TOLERANCE:g})\n")
+    print(table(results, args.predictions, args.labels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
