@@ -135,17 +135,17 @@ class Disagreement(AssertionError):
 
 # ---------------------------------------------------------------------------------- the data
 
-def _paths(n_preds: int, n_labels: int) -> dict[str, Path]:
-    base = WORK / f"p{n_preds}-l{n_labels}"
+def _paths(n_preds: int, n_labels: int, work: Path) -> dict[str, Path]:
+    base = work / f"p{n_preds}-l{n_labels}"
     return {"base": base, "logs": base / "logs", "labels": base / "labels.jsonl",
             "reference": base / "reference.parquet", "project": base / "project"}
 
 
-def prepare(n_preds: int, n_labels: int) -> dict[str, Path]:
+def prepare(n_preds: int, n_labels: int, work: Path) -> dict[str, Path]:
     """Make the data in a child process (see the module docstring)."""
     subprocess.run([sys.executable, __file__, "--prepare-only", "--predictions", str(n_preds),
-                    "--labels", str(n_labels)], check=True)
-    return _paths(n_preds, n_labels)
+                    "--labels", str(n_labels), "--work", str(work)], check=True)
+    return _paths(n_preds, n_labels, work)
 
 
 def log_files(logs: Path) -> list[Path]:
@@ -266,8 +266,8 @@ def write_reference(path: Path, rows: int = 50_000) -> None:
                   "prediction": (score >= 0.5).astype(np.int64), "score": score}).to_parquet(path)
 
 
-def _prepare_here(n_preds: int, n_labels: int) -> None:
-    p = _paths(n_preds, n_labels)
+def _prepare_here(n_preds: int, n_labels: int, work: Path) -> None:
+    p = _paths(n_preds, n_labels, work)
     done = p["base"] / ".complete"
     if done.exists():
         return
@@ -343,7 +343,7 @@ def _last_json(out: str) -> dict[str, Any]:
 
 
 def run_pandas(p: dict[str, Path], repeats: int, engine: str) -> dict[str, Any]:
-    script = WORK / "pandas_run.py"
+    script = p["base"] / "pandas_run.py"
     script.write_text(PANDAS_SCRIPT)
     return _repeat([sys.executable, str(script), _script_args(p, engine)], p["base"], repeats,
                    _last_json)
@@ -372,7 +372,7 @@ def ensure_nannyml() -> tuple[Path | None, str]:
 
 
 def run_nannyml(py: Path, p: dict[str, Path], repeats: int, engine: str) -> dict[str, Any]:
-    script = WORK / "nannyml_run.py"
+    script = p["base"] / "nannyml_run.py"
     script.write_text(NANNYML_SCRIPT)
     env_cmd = [str(py), str(script), _script_args(p, engine, NML_METRICS)]
     return _repeat(env_cmd, p["base"], repeats, _last_json)
@@ -445,15 +445,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="read_json's engine for both pandas peers (pyarrow: their fastest).")
     ap.add_argument("--quick", action="store_true", help="20k x 20k, one repeat.")
     ap.add_argument("--json-out", type=Path, help="Also write the results here.")
+    ap.add_argument("--work", type=Path, default=WORK, help="Where the data goes.")
     ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
         args.predictions, args.labels, args.repeats = 20_000, 20_000, 1
     if args.prepare_only:
-        _prepare_here(args.predictions, args.labels)
+        _prepare_here(args.predictions, args.labels, args.work.resolve())
         return 0
-    WORK.mkdir(parents=True, exist_ok=True)
-    p = prepare(args.predictions, args.labels)
+    p = prepare(args.predictions, args.labels, args.work.resolve())
     load_before = os.getloadavg()
     results: dict[str, dict[str, Any]] = {}
     print("mlgen monitor ...", flush=True)
@@ -474,7 +474,12 @@ def main(argv: list[str] | None = None) -> int:
                 py, p, args.nannyml_repeats or args.repeats, args.pandas_engine)
     load_after = os.getloadavg()
     ran = {k: v for k, v in results.items() if "skipped" not in v}
-    compared = cross_check(ran)
+    try:
+        compared = cross_check(ran)
+    except Disagreement as exc:
+        print(json.dumps(results, indent=2))
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        return 1
     doc = {"predictions": args.predictions, "labels": args.labels, "repeats": args.repeats,
            "nannyml_repeats": args.nannyml_repeats or args.repeats,
            "pandas_engine": args.pandas_engine, "cores": os.cpu_count(),
