@@ -51,7 +51,8 @@ def _read_one(file: Path, columns: Iterable[str]) -> pa.Table:
         else:
             if file.stat().st_size == 0:
                 return pa.table({c: pa.array([], pa.string()) for c in wanted})
-            table = _read_json_fast(file, wanted) or pajson.read_json(
+            fast = _read_json_fast(file, wanted)
+            table = fast if fast is not None else pajson.read_json(
                 file, parse_options=pajson.ParseOptions(
                     explicit_schema=pa.schema([(c, pa.string()) for c in wanted
                                                if c not in _TYPED]),
