@@ -21,6 +21,8 @@ BENCH = REPO / "benchmarks" / "monitor_bench.py"
 
 
 def _bench() -> ModuleType:
+    if str(BENCH.parent) not in sys.path:  # its sibling monitor_data, as when run as a script
+        sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("monitor_bench", BENCH)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
