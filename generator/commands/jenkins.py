@@ -230,7 +230,7 @@ def prune_command(ctx: click.Context, /, fleet: Path | None, yes: bool, as_json:
 
     the_fleet = _fleet(ctx, fleet)
     client = _client(the_fleet, **conn_args)
-    keep = [m.job.full_name for m in the_fleet.members]
+    keep = [job.full_name for m in the_fleet.members for job in m.jobs]
     doomed = plan_prune(client, keep, None if fleet else the_fleet.sources)
     if yes and doomed:
         prune(client, doomed, cache=HashCache.load(HashCache.location(client.conn.url)))

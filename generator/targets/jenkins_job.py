@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -136,6 +136,24 @@ def job_spec_from_spec(spec: Spec, spec_file: str = SPEC_FILENAME,
         branch=github.default_branch,
         api_uri=jenkins.github_api_url,
     )
+
+
+MONITOR_SUFFIX = "-monitor"
+
+
+def monitor_job_spec(spec: Spec, main: JobSpec) -> JobSpec | None:
+    """The scheduled monitor's own job (Jenkinsfile.monitor), when the pipelines render one.
+    Always a plain Pipeline job on the default branch: a multibranch project would run its cron
+    on every branch, and the main job must not carry the timer (it deploys)."""
+    from .common import monitor_in_ci
+
+    if not monitor_in_ci(spec):
+        return None
+    return replace(
+        main, full_name=main.full_name + MONITOR_SUFFIX, kind="pipeline",
+        description=f"Scheduled live-performance monitor of {spec.name} (mlgen monitor; "
+                    f"starts {main.build_target} on a real drop).",
+        script_path=main.script_path + ".monitor")
 
 
 def environment() -> jinja2.Environment:

@@ -1,8 +1,9 @@
 """Reading predictions (the request log) and labels (labels.jsonl, CSV, Parquet) as arrow.
 
 Columnar all the way: pyarrow's JSON/CSV/Parquet readers, then arrow compute for the window,
-duplicates and the join (Table.join is a hash join in C++), so 1M x 1M rows take seconds and
-memory stays a few columns wide (features are never parsed).
+a dictionary-code sort for the duplicates and one hash lookup for the join, so 1M x 1M rows
+take seconds (benchmarks/monitor_bench.py) and memory stays a few columns wide: the request
+log's `features` are skipped by the JSON reader, never built.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -49,14 +51,63 @@ def _read_one(file: Path, columns: Iterable[str]) -> pa.Table:
         else:
             if file.stat().st_size == 0:
                 return pa.table({c: pa.array([], pa.string()) for c in wanted})
-            table = pajson.read_json(file, parse_options=pajson.ParseOptions(
-                explicit_schema=pa.schema([(c, pa.string()) for c in wanted
-                                           if c not in ("prediction", "score", "label")]),
-                unexpected_field_behavior="infer"))
+            fast = _read_json_fast(file, wanted)
+            table = fast if fast is not None else pajson.read_json(
+                file, parse_options=pajson.ParseOptions(
+                    explicit_schema=pa.schema([(c, pa.string()) for c in wanted
+                                               if c not in _TYPED]),
+                    unexpected_field_behavior="infer"))
     except (pa.ArrowInvalid, OSError) as exc:
         raise MonitorInputError(f"{file}: cannot read: {str(exc).splitlines()[0][:300]}") from None
     present = [c for c in wanted if c in table.column_names]
     return table.select(present)
+
+
+_TYPED = ("prediction", "score", "label")  # JSON types vary (a class name, 0/1, a float)
+_HEAD = 1 << 16
+
+
+def _read_json_fast(file: Path, wanted: list[str]) -> pa.Table | None:
+    """Only the wanted columns, with the typed ones' types taken from the file's first lines,
+    everything else (the `features` object) skipped unparsed: half the time of inferring it.
+    None when the fast read cannot give what inferring the whole file would (a column missing
+    from the first lines, all null, or changing type further down): the caller infers then."""
+    with file.open("rb") as fh:
+        head = fh.read(_HEAD)
+    cut = head.rfind(b"\n")
+    if cut < 0:
+        return None
+    strings = [(c, pa.string()) for c in wanted if c not in _TYPED]
+    try:
+        sample = pajson.read_json(pa.BufferReader(head[:cut + 1]),
+                                  parse_options=pajson.ParseOptions(
+                                      explicit_schema=pa.schema(strings),
+                                      unexpected_field_behavior="infer"))
+    except pa.ArrowInvalid:
+        return None
+    fields = list(strings)
+    for c in wanted:
+        if c == "score":
+            fields.append((c, pa.float64()))
+        elif c in _TYPED:
+            if c not in sample.column_names or not _plain(sample[c].type):
+                return None
+            fields.append((c, sample[c].type))
+    try:
+        table = pajson.read_json(file, parse_options=pajson.ParseOptions(
+            explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"))
+    except pa.ArrowInvalid:
+        return None
+    # Absent and all-null look alike here; inferring tells them apart (model: no filter).
+    if any(table[c].null_count == table.num_rows for c in wanted if c in ("model", *_TYPED)
+           and c != "score"):
+        return None
+    return table
+
+
+def _plain(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
+                or pa.types.is_boolean(t))
 
 
 def _as_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -78,7 +129,9 @@ def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
         if t.num_rows == 0:
             continue
         if model and "model" in t.column_names:
-            t = t.filter(pc.equal(t["model"], model))
+            mine = pc.fill_null(pc.equal(t["model"], model), False)
+            if not pc.all(mine).as_py():  # one model per log is the rule: no copy then
+                t = t.filter(mine)
         cols = {"id": t["id"] if "id" in t.column_names else pa.nulls(t.num_rows, pa.string()),
                 "ts": t["ts"], "prediction": _as_string(t["prediction"])}
         cols["score"] = (t["score"].cast(pa.float64()) if "score" in t.column_names
@@ -89,9 +142,22 @@ def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
     table = pa.concat_tables(parts)
     no_id = table["id"].null_count
     table = table.filter(pc.is_valid(table["id"]))
-    ts = pc.strptime(pc.replace_substring_regex(table["ts"], r"(\.\d+)?Z$", ""),
-                     format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-    return table.set_column(1, "ts", ts), no_id
+    return table.set_column(1, "ts", parse_utc(table["ts"])), no_id
+
+
+def parse_utc(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """RFC 3339 times as UTC seconds (timestamp[s], fractions dropped): `Z` or a `+HH:MM`
+    offset, or none (then UTC is assumed); anything else is null."""
+    col = col.cast(pa.string())
+    try:  # the common case, every time with Z or an offset: arrow's ISO 8601 cast, one pass
+        return col.cast(pa.timestamp("ns", "UTC")).cast(pa.timestamp("s"), safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    whole = pc.replace_substring_regex(col, r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+",
+                                       r"\1")
+    aware = pc.strptime(whole, format="%Y-%m-%dT%H:%M:%S%z", unit="s", error_is_null=True)
+    naive = pc.strptime(whole, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+    return pc.coalesce(aware.cast(pa.timestamp("s")), naive)
 
 
 def _empty_predictions() -> pa.Table:
@@ -126,16 +192,23 @@ def read_labels(path: Path, *, numeric: bool) -> Labels:
                           "labelled_at": pa.array([], pa.timestamp("s"))})
         return Labels(empty, 0, 0)
     table = pa.concat_tables(parts)
-    at = pc.strptime(pc.replace_substring_regex(table["labelled_at"], r"(\.\d+)?Z?$", ""),
-                     format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-    table = table.set_column(2, "labelled_at", at).append_column(
-        "_order", pa.array(range(table.num_rows), pa.int64()))
+    table = table.set_column(2, "labelled_at", parse_utc(table["labelled_at"]))
     rows = table.num_rows
     # The last label given for an id wins (a corrected outcome); the others are duplicates.
-    last = table.group_by("id").aggregate([("_order", "max")])
-    table = table.join(last, keys=["id", "_order"], right_keys=["id", "_order_max"],
-                       join_type="inner").drop_columns(["_order"])
+    table = last_per_id(table)
     return Labels(table, rows, rows - table.num_rows)
+
+
+def last_per_id(table: pa.Table) -> pa.Table:
+    """The last row of each id (ids not null), in the table's order. A sort of the ids'
+    dictionary codes: a fraction of a group_by + self-join on the strings."""
+    if table.num_rows == 0:
+        return table
+    codes = table["id"].combine_chunks().dictionary_encode().indices.to_numpy()
+    _, first_from_end = np.unique(codes[::-1], return_index=True)
+    if len(first_from_end) == table.num_rows:
+        return table
+    return table.take(np.sort(table.num_rows - 1 - first_from_end))
 
 
 def check_labels(t: pa.Table, file: Path, *, numeric: bool) -> None:

@@ -78,7 +78,7 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> Estimate:
     if n1 == 0 or n0 == 0:
         return Estimate("roc_auc", math.nan, None, None, "none")
     # Mann-Whitney U with average ranks for ties.
-    order = np.argsort(score, kind="mergesort")
+    order = np.argsort(score)  # ties get their average rank: no need for a stable sort
     s = score[order]
     ranks = np.empty(len(s), dtype=np.float64)
     edges = np.flatnonzero(np.diff(s)) + 1

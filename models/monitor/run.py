@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .data import Labels, MonitorInputError, read_labels, read_predictions
+from .data import Labels, MonitorInputError, last_per_id, read_labels, read_predictions
 from .metrics import CLASSIFICATION, HIGHER_IS_BETTER, REGRESSION, Estimate, compute
 
 REPORT_SCHEMA = "mlgen.monitor-report/v1"
@@ -114,10 +114,7 @@ def _stamp(dt: datetime) -> str:
 
 
 def _dedupe_predictions(preds: pa.Table) -> tuple[pa.Table, int]:
-    preds = preds.append_column("_order", pa.array(np.arange(preds.num_rows), pa.int64()))
-    last = preds.group_by("id").aggregate([("_order", "max")])
-    kept = preds.join(last, keys=["id", "_order"], right_keys=["id", "_order_max"],
-                      join_type="inner").drop_columns(["_order"])
+    kept = last_per_id(preds)  # a retried request logged twice: its last prediction counts
     return kept, preds.num_rows - kept.num_rows
 
 
@@ -160,17 +157,21 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
     in_window = pc.fill_null(in_window, False)
     due = pc.less_equal(ts, pa.scalar((now - settings.label_delay).replace(tzinfo=None),
                                       pa.timestamp("s")))
-    preds = preds.append_column("_in", in_window).append_column("_due", pc.fill_null(due, False))
+    due = pc.fill_null(due, False)
 
-    joined = labels.table.join(preds, keys="id", join_type="left outer")
-    known = pc.is_valid(joined["_in"])
-    unknown = joined.num_rows - int(pc.sum(known).as_py() or 0)
-    inside = pc.fill_null(joined["_in"], False)
+    # The left join of labels to predictions, both one row per id after the dedupes: the row
+    # of each label's id among the predictions (null: never logged), one hash lookup.
+    pos = pc.index_in(labels.table["id"], value_set=preds["id"].combine_chunks())
+    known = pc.is_valid(pos)
+    unknown = labels.table.num_rows - int(pc.sum(known).as_py() or 0)
+    inside = pc.fill_null(pc.take(in_window, pos), False)
     late = int(pc.sum(pc.and_(known, pc.invert(inside))).as_py() or 0)
-    used = joined.filter(inside)
+    taken = pos.filter(inside)
+    used = pa.table({"label": labels.table["label"].filter(inside),
+                     **{c: preds[c].take(taken) for c in ("ts", "prediction", "score")}})
     counts = {
         "predictions_in_window": int(pc.sum(in_window).as_py() or 0),
-        "expected": int(pc.sum(pc.and_(in_window, preds["_due"])).as_py() or 0),
+        "expected": int(pc.sum(pc.and_(in_window, due)).as_py() or 0),
         "labels_read": labels.rows, "labelled": used.num_rows,
         "unknown_ids": unknown, "duplicate_labels": labels.duplicates,
         "late_labels": late, "predictions_without_id": no_id,

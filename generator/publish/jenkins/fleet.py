@@ -17,14 +17,25 @@ import yaml
 from mlgen.models.contract import SPEC_FILENAME
 
 from ...errors import MlgenError, UsageError
-from ...targets.jenkins_job import DesiredJob, JobSpec, job_spec_from_spec, render_job
+from ...targets.jenkins_job import (
+    DesiredJob,
+    JobSpec,
+    job_spec_from_spec,
+    monitor_job_spec,
+    render_job,
+)
 
 
 @dataclass(frozen=True)
 class Member:
     spec_file: Path
-    job: JobSpec
+    job: JobSpec  # the model's job (build, gate, deploy; the retrain hook starts it)
     jenkins_url: str | None
+    monitor: JobSpec | None = None  # Jenkinsfile.monitor's scheduled job, when rendered
+
+    @property
+    def jobs(self) -> tuple[JobSpec, ...]:
+        return (self.job,) if self.monitor is None else (self.job, self.monitor)
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,7 @@ class Fleet:
         from ...targets.jenkins_job import environment
 
         env = environment()
-        return [render_job(m.job, env) for m in self.members]
+        return [render_job(job, env) for m in self.members for job in m.jobs]
 
     @property
     def sources(self) -> set[str]:
@@ -58,11 +69,15 @@ def _load(spec_file: Path) -> list[Member]:
 
     if is_monorepo(spec_file.parent):
         mono = load_monorepo(spec_file.parent)
-        return [Member(spec_file.parent / m.folder / SPEC_FILENAME,
-                       job_spec_from_spec(m.spec, f"{m.folder}/{SPEC_FILENAME}", m.folder),
-                       m.spec.ci.jenkins.url) for m in mono.models]
+        members = []
+        for m in mono.models:
+            job = job_spec_from_spec(m.spec, f"{m.folder}/{SPEC_FILENAME}", m.folder)
+            members.append(Member(spec_file.parent / m.folder / SPEC_FILENAME, job,
+                                  m.spec.ci.jenkins.url, monitor_job_spec(m.spec, job)))
+        return members
     spec = load_spec(spec_file)
-    return [Member(spec_file, job_spec_from_spec(spec, str(spec_file)), spec.ci.jenkins.url)]
+    job = job_spec_from_spec(spec, str(spec_file))
+    return [Member(spec_file, job, spec.ci.jenkins.url, monitor_job_spec(spec, job))]
 
 
 def single(project_dir: Path) -> Fleet:

@@ -203,3 +203,40 @@ def test_missing_repository_names_the_spec_key(jenkins_env: JenkinsEmulator, tmp
     write_spec(repo, repository=None)
     code, _, err = call_mlgen(capsys, "-C", str(repo), "jenkins", "plan")
     assert code == 2 and "ci.github.repository" in err and "mlgen.yaml" in err
+
+
+def test_the_scheduled_monitor_gets_its_own_pipeline_job_and_prune_keeps_it(
+        jenkins_env: JenkinsEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With monitor.predictions set the pipelines render Jenkinsfile.monitor; apply registers a
+    Pipeline job for it beside the model's multibranch job (a multibranch project would run its
+    cron on every branch), and prune keeps it until the spec stops rendering it."""
+    import yaml
+
+    repo = tmp_path / "repo"
+    spec_file = write_spec(repo)
+    doc = yaml.safe_load(spec_file.read_text())
+    doc["monitor"] = {"predictions": "data/predictions"}
+    spec_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    planned = plan_json(capsys, repo)
+    assert [(j["name"], j["action"]) for j in planned["jobs"]] == [
+        (JOB, "create"), (JOB + "-monitor", "create")]
+
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "apply")
+    assert code == 0, out
+    item = jenkins_env.state.find(["ml", "retail", "credit-risk-monitor"])
+    assert item is not None and item.kind == "job"  # the emulator's name for a Pipeline job
+    root = ET.fromstring(item.xml)
+    assert root.tag == "flow-definition"
+    assert root.findtext(".//scriptPath") == "Jenkinsfile.monitor"
+    assert root.findtext(".//branches/hudson.plugins.git.BranchSpec/name") == "*/main"
+    assert root.findtext(".//userRemoteConfigs//url") == "https://github.com/bank-ml/credit-risk.git"
+    description = root.findtext("description") or ""
+    assert "starts ml/retail/credit-risk/main on a real drop" in description
+    assert plan_json(capsys, repo)["counts"]["unchanged"] == 2
+
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--json")
+    assert code == 0 and json.loads(out)["jobs"] == []
+    del doc["monitor"]
+    spec_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, out, _ = call_mlgen(capsys, "-C", str(repo), "jenkins", "prune", "--json")
+    assert code == 0 and json.loads(out)["jobs"] == [JOB + "-monitor"]
