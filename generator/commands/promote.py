@@ -59,7 +59,7 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
     challenger, unreachable server, too few requests).
     """
     from ..deliver import canary as apply_canary
-    from ..promote import evaluate, scrape, setup, table
+    from ..promote import evaluate, scrape, setup
 
     urls = champion_url is not None or challenger_url is not None
     if from_cluster == urls or (urls and not (champion_url and challenger_url)):
@@ -89,11 +89,7 @@ def command(ctx: click.Context, environment: str, champion_url: str | None,
     steps = apply_canary.plan(canary, decision.promote, image)
     applying = do_apply and not dry_run
     if not as_json:
-        click.echo(table(decision))
-        if not applying:
-            click.echo("plan" + ("" if do_apply else " (--apply carries it out)") + ":")
-            for step in steps:
-                click.echo(f"  {step.action}  # {step.why}")
+        _show(decision, steps, applying, do_apply)
     doc: dict[str, Any] = {**decision.as_dict(), "environment": environment,
                            "plan": [s.action for s in steps], "applied": applying}
     code = EXIT_OK if decision.promote else EXIT_FAILURE
@@ -126,7 +122,7 @@ def _argo(found: Setup, champion_url: str | None, challenger_url: str | None, fr
           rollout_timeout: float, kube_context: str | None, poll_interval: float) -> int:
     """The same decision for an Argo Rollouts canary; --apply promotes or aborts the Rollout."""
     from ..deliver import argo
-    from ..promote import evaluate, scrape, table
+    from ..promote import evaluate, scrape
 
     canary = argo.Canary(found.namespace, found.name)
     cluster = None
@@ -144,11 +140,7 @@ def _argo(found: Setup, champion_url: str | None, challenger_url: str | None, fr
     decision = evaluate(found.limits, *texts)
     steps = argo.plan(canary, decision.promote)
     if not as_json:
-        click.echo(table(decision))
-        if not applying:
-            click.echo("plan" + ("" if do_apply else " (--apply carries it out)") + ":")
-            for step in steps:
-                click.echo(f"  {step.action}  # {step.why}")
+        _show(decision, steps, applying, do_apply)
     doc: dict[str, Any] = {**decision.as_dict(), "environment": found.environment,
                            "engine": found.engine, "plan": [s.action for s in steps],
                            "applied": applying}
@@ -174,3 +166,14 @@ def _argo(found: Setup, champion_url: str | None, challenger_url: str | None, fr
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     return code
+
+
+def _show(decision: Any, steps: Any, applying: bool, do_apply: bool) -> None:
+    """The decision's table, and the plan unless --apply carries it out now."""
+    from ..promote import table
+
+    click.echo(table(decision))
+    if not applying:
+        click.echo("plan" + ("" if do_apply else " (--apply carries it out)") + ":")
+        for step in steps:
+            click.echo(f"  {step.action}  # {step.why}")

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .crd import check_stream, object_schema
+from .crd import check_files, check_stream, object_schema
 from .model import Finding, ToolOutcome, Workspace
 
 NAME = "argocd-schema"
@@ -57,8 +57,4 @@ def check_text(path: str, text: str) -> list[Finding]:
 
 
 def check(ws: Workspace) -> ToolOutcome:
-    findings = []
-    for path in files(ws):
-        text = (ws.root / path).read_text(encoding="utf-8")
-        findings += check_text(path, text)
-    return ToolOutcome(findings, files=len(files(ws)))
+    return check_files(ws, files(ws), check_text)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .model import Finding, ToolMissing
+from .model import Finding, ToolMissing, ToolOutcome, Workspace
 
 _SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -128,3 +128,12 @@ def _message(error: Any) -> str:
         extra = _unexpected(error)
         return f"unknown field(s) {', '.join(extra)}" if extra else str(error.message)
     return str(error.message)
+
+
+def check_files(ws: Workspace, paths: tuple[str, ...],
+                check_text: Callable[[str, str], list[Finding]]) -> ToolOutcome:
+    """A CRD check's outcome over the workspace files it owns."""
+    findings: list[Finding] = []
+    for path in paths:
+        findings += check_text(path, (ws.root / path).read_text(encoding="utf-8"))
+    return ToolOutcome(findings, files=len(paths))
