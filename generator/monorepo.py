@@ -188,6 +188,13 @@ def model_folders(root: Path, data: Mapping[str, Any], marks: Mapping[Any, tuple
             if not folders:
                 issue(("models", "discover"), f"no folder matching {pattern!r} has a "
                       f"{SPEC_FILENAME}")
+            # Found folders reach CI files (path filters, working directories, `cd` lines):
+            # they are held to the same names as listed ones.
+            for found in folders:
+                if not _FOLDER_RE.match(found):
+                    issue(("models", "discover"), f"found folder {found!r}: a model's folder "
+                          "may hold only letters, digits and '_.@+-' (no spaces or shell "
+                          "characters)")
     elif isinstance(models, list):
         seen: dict[str, int] = {}
         for index, item in enumerate(models):
