@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import jinja2
 
+from ..monorepo import place
 from ..render import Artifact
 from ..spec import Spec
-from ..monorepo import place
 from .common import model_dir_of, render_file
 
 
