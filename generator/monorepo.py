@@ -62,9 +62,11 @@ class Monorepo:
         return tuple(m.folder for m in self.models)
 
     def model_for(self, path: str) -> ModelEntry | None:
-        """The model a rendered path belongs to (by folder, or a root workflow by name)."""
+        """The model a rendered path belongs to (by folder, a root workflow by name, or a
+        root-level Azure pipeline file by its spec's ci.azure.path)."""
         for entry in self.models:
-            if path.startswith(entry.folder + "/") or root_file_owner(path) == entry.spec.name:
+            if path.startswith(entry.folder + "/") or root_file_owner(path) == entry.spec.name \
+                    or path == place(entry.folder, entry.spec.ci.azure.path):
                 return entry
         return None
 

@@ -195,6 +195,13 @@ def test_a_pipeline_file_outside_the_folder_is_in_its_own_path_filter(tmp_path: 
     doc = yaml.safe_load(rendered(root, ".github/azure/fraud.yml"))
     assert doc["trigger"]["paths"]["include"] == [f"{FOLDER}/**", ".github/azure/fraud.yml"]
     assert doc["pr"]["paths"] == doc["trigger"]["paths"]
+    # It is still fraud's file: `mlgen validate` checks it with fraud's layout.
+    mono = load_monorepo(root)
+    assert mono.model_for(".github/azure/fraud.yml") is mono.models[0]
+    [(mine, layout)] = validation_jobs(root, root / FOLDER)
+    checked = workspace_for(root, tmp_path, [a.path for a in mine], layout, "1.30.0")
+    assert checked.azure_pipelines == (".github/azure/fraud.yml",)
+    assert ".github/azure/fraud.yml" not in checked.workflows
 
 
 def test_check_is_green_after_render_and_names_a_missing_pipeline(monorepo: Path) -> None:
