@@ -62,9 +62,11 @@ class Monorepo:
         return tuple(m.folder for m in self.models)
 
     def model_for(self, path: str) -> ModelEntry | None:
-        """The model a rendered path belongs to (by folder, or a root workflow by name)."""
+        """The model a rendered path belongs to (by folder, a root workflow by name, or a
+        root-level Azure pipeline file by its spec's ci.azure.path)."""
         for entry in self.models:
-            if path.startswith(entry.folder + "/") or root_file_owner(path) == entry.spec.name:
+            if path.startswith(entry.folder + "/") or root_file_owner(path) == entry.spec.name \
+                    or path == place(entry.folder, entry.spec.ci.azure.path):
                 return entry
         return None
 
@@ -188,6 +190,13 @@ def model_folders(root: Path, data: Mapping[str, Any], marks: Mapping[Any, tuple
             if not folders:
                 issue(("models", "discover"), f"no folder matching {pattern!r} has a "
                       f"{SPEC_FILENAME}")
+            # Found folders reach CI files (path filters, working directories, `cd` lines):
+            # they are held to the same names as listed ones.
+            for found in folders:
+                if not _FOLDER_RE.match(found):
+                    issue(("models", "discover"), f"found folder {found!r}: a model's folder "
+                          "may hold only letters, digits and '_.@+-' (no spaces or shell "
+                          "characters)")
     elif isinstance(models, list):
         seen: dict[str, int] = {}
         for index, item in enumerate(models):

@@ -31,7 +31,7 @@ class Azure(Strict):
 
     path: RelPath = "azure-pipelines.yml"
     """Path of the pipeline file, relative to the repository (the pipeline's YAML file path
-    in Azure DevOps)."""
+    in Azure DevOps); in a monorepo, relative to the model's folder (one pipeline per model)."""
     vm_image: Annotated[str, StringConstraints(pattern=VM_IMAGE_RE)] = "ubuntu-24.04"
     """Microsoft-hosted agent image every job runs on (pool.vmImage), unless `pool` names a
     self-hosted pool."""

@@ -104,3 +104,21 @@ def test_a_broken_root_spec_is_reported_from_a_model_folder_too(
     (monorepo / "mlgen.yaml").write_text("apiVersion: mlgen/v1\nmodels: [models/fraud, gone]\n")
     code, _, err = call_mlgen(capsys, "-C", str(monorepo / "models/fraud"), "check")
     assert code == 2 and f"{monorepo / 'mlgen.yaml'}:2:" in err and "'gone' has no" in err
+
+
+def test_a_discovered_folder_is_held_to_the_listed_folders_names(
+        monorepo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Folders reach CI files (path filters, Azure's workingDirectory, `cd` in Jenkins): one
+    # named like an Azure macro or a shell command is refused, as it is when listed.
+    hostile = monorepo / "models" / "x $(System.AccessToken)"
+    hostile.mkdir()
+    (hostile / "mlgen.yaml").write_text(
+        (monorepo / "models/rent/mlgen.yaml").read_text().replace("name: rent", "name: x"))
+    (monorepo / "mlgen.yaml").write_text('apiVersion: mlgen/v1\nmodels: {discover: "models/*"}\n')
+    with pytest.raises(SpecError) as caught:
+        load_monorepo(monorepo)
+    [issue] = caught.value.issues
+    assert (issue.path, issue.line) == ("models.discover", 2)
+    assert "x $(System.AccessToken)" in issue.message and "shell characters" in issue.message
+    code, _, err = call_mlgen(capsys, "-C", str(monorepo), "check")
+    assert code == 2 and "models.discover" in err
