@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from ..envsecret import env_secret
 from ..errors import MlgenError, UsageError, require_extra
 
 T = TypeVar("T")
@@ -75,7 +76,9 @@ def connection_from(
     ca_bundle: str | None = None, timeout: float = 30.0, retries: int = 3,
     env: Mapping[str, str] | None = None,
 ) -> Connection:
-    """Flags first, then JENKINS_URL / JENKINS_USER / JENKINS_API_TOKEN, then the spec's URL."""
+    """Flags first, then JENKINS_URL / JENKINS_USER / JENKINS_API_TOKEN, then the spec's URL.
+    The user and token may also come from files (JENKINS_USER_FILE, JENKINS_API_TOKEN_FILE:
+    a mounted Kubernetes Secret, see mlgen.envsecret)."""
     env = os.environ if env is None else env
     final_url = url or env.get("JENKINS_URL") or spec_url
     if not final_url:
@@ -88,11 +91,11 @@ def connection_from(
         # Never echo the URL here: it carries a secret.
         raise UsageError("the Jenkins URL must not carry credentials: put the user in "
                          "JENKINS_USER and the API token in JENKINS_API_TOKEN")
-    final_user = user or env.get("JENKINS_USER") or None
-    final_token = token or env.get("JENKINS_API_TOKEN") or None
+    final_user = user or env_secret(env, "JENKINS_USER")
+    final_token = token or env_secret(env, "JENKINS_API_TOKEN")
     if bool(final_user) != bool(final_token):
-        raise UsageError("give both JENKINS_USER and JENKINS_API_TOKEN (or --user and the "
-                         "token), or neither for anonymous access")
+        raise UsageError("give both JENKINS_USER and JENKINS_API_TOKEN (or their *_FILE "
+                         "variables, or --user and the token), or neither for anonymous access")
     return Connection(url=final_url if final_url.endswith("/") else final_url + "/",
                       user=final_user, token=final_token,
                       ca_bundle=ca_bundle or env.get("JENKINS_CA_BUNDLE") or None,

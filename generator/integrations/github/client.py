@@ -7,10 +7,11 @@ both reaching PyGithub only through the client. So the commands, the webhook bot
 runner share one way of doing each. Import these modules only from code that needs GitHub:
 PyGithub is the optional `github` extra.
 
-Connection: the token comes from GITHUB_TOKEN (or from a GitHub App: GITHUB_APP_ID,
-GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH, GITHUB_APP_INSTALLATION_ID), the API base
-URL from GITHUB_API_URL (GitHub Enterprise, the test emulator). The token is never printed: it
-lives only inside PyGithub's auth object and errors are rebuilt from status and message.
+Connection: the token comes from GITHUB_TOKEN or the file GITHUB_TOKEN_FILE names (or from a
+GitHub App: GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH,
+GITHUB_APP_INSTALLATION_ID), the API base URL from GITHUB_API_URL (GitHub Enterprise, the
+test emulator). The token is never printed: it lives only inside PyGithub's auth object and
+errors are rebuilt from status and message.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ...envsecret import env_secret
 from ...errors import MlgenError, UsageError, require_extra
 
 if TYPE_CHECKING:  # PyGithub is imported lazily, through require_extra
@@ -74,7 +76,7 @@ class Settings:
                 raise UsageError(f"GITHUB_APP_PRIVATE_KEY_PATH={key_path}: {exc.strerror}") from exc
         settings = cls(
             base_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
-            token=env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "",
+            token=env_secret(env, "GITHUB_TOKEN") or env.get("GH_TOKEN") or "",
             app_id=env.get("GITHUB_APP_ID", ""),
             app_private_key=key,
             installation_id=int(env.get("GITHUB_APP_INSTALLATION_ID") or 0),
@@ -83,8 +85,8 @@ class Settings:
         if not settings.token and not (settings.app_id and settings.app_private_key
                                        and settings.installation_id):
             raise UsageError(
-                "no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID, "
-                "GITHUB_APP_PRIVATE_KEY(_PATH) and GITHUB_APP_INSTALLATION_ID")
+                "no GitHub credentials: set GITHUB_TOKEN (or GITHUB_TOKEN_FILE), or "
+                "GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY(_PATH) and GITHUB_APP_INSTALLATION_ID")
         return settings
 
 
