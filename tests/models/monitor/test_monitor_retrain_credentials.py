@@ -87,6 +87,25 @@ def test_no_secret_without_a_jenkins_or_github_retraining(hook: str) -> None:
     assert "env" in pod(jobs["cronjob-drift.yaml"])["containers"][0]
 
 
+def dockerfile(data: dict[str, Any]) -> str:
+    spec = Spec.model_validate(data)
+    [text] = [a.text for a in render_artifacts(spec, EXAMPLES / "credit-risk")
+              if a.path == "Dockerfile"]
+    return text
+
+
+@pytest.mark.parametrize("hook", ["jenkins", "github"])
+def test_the_image_installs_the_hooks_client_library(hook: str) -> None:
+    # The CronJobs run the model image; requirements.txt names only the runtime extra.
+    assert f"'mlgen-pipelines[{hook}]==" in dockerfile(credit_risk(hook))
+
+
+@pytest.mark.parametrize("hook", ["none", "command"])
+def test_the_image_installs_no_client_library_the_hook_does_not_use(hook: str) -> None:
+    text = dockerfile(credit_risk(hook))
+    assert "mlgen-pipelines[jenkins]" not in text and "mlgen-pipelines[github]" not in text
+
+
 def test_github_variant_passes_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     need("checkov", "kubernetes-validate", "kubectl", "yamllint")
     project = tmp_path / "credit-risk"
