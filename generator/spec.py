@@ -295,10 +295,10 @@ class GitHub(Strict):
     actions: bool = True
     """Render the GitHub Actions workflows (ci, cd, drift-retrain); false renders none even
     when targets lists github-actions."""
-    registry_auth: Literal["secrets", "oidc"] = "secrets"
+    registry_auth: Literal["secrets"] = "secrets"
     """How the cd workflow logs in to the registry: secrets (REGISTRY_USER and
-    REGISTRY_PASSWORD, from a `registry` environment) or oidc (the job gets id-token: write
-    and trades its OIDC token for a short-lived push credential)."""
+    REGISTRY_PASSWORD, from a `registry` environment). OIDC login is registry-specific (ECR,
+    ACR, Artifact Registry...) and not rendered: `oidc` is refused, not faked."""
     runs_on: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")] = "ubuntu-24.04"
     """Runner label of every workflow job."""
 
