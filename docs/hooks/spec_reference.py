@@ -54,21 +54,35 @@ def _table(node: dict[str, Any]) -> list[str]:
     return rows
 
 
-def spec_reference_markdown(schema: dict[str, Any]) -> str:
-    lines = ["# Spec reference", "",
-             "Generated from `mlgen schema` when these docs are built; the same descriptions "
-             "appear in editors that read `.mlgen/mlgen.schema.json`.", "",
-             "## mlgen.yaml", "", schema.get("description", ""), "", *_table(schema)]
+def _sections(schema: dict[str, Any], title: str) -> list[str]:
+    lines = [f"## {title}", "", schema.get("description", ""), "", *_table(schema)]
     for name, node in sorted(schema.get("$defs", {}).items()):
         lines += ["", f"## {name}", ""]
         if node.get("description"):
             lines += [_cell(node["description"]), ""]
         lines += _table(node) if node.get("properties") else [f"Type: {_type(node)}"]
+    return lines
+
+
+def spec_reference_markdown(schema: dict[str, Any], root: dict[str, Any] | None = None) -> str:
+    lines = ["# Spec reference", "",
+             ("Generated from `mlgen schema` when these docs are built; the same descriptions "
+              "appear in editors that read `.mlgen/mlgen.schema.json`."), "",
+             *_sections(schema, "mlgen.yaml")]
+    if root is not None:
+        # The root spec's definitions are named Root*, so their anchors never meet the
+        # model spec's.
+        lines += ["", "# Monorepo root spec", "",
+                  ("Generated from `mlgen schema --root`: the root `mlgen.yaml` of a "
+                   "[monorepo](../monorepo.md), read by editors from "
+                   "`.mlgen/mlgen-root.schema.json`."), "",
+                  *_sections(root, "Root mlgen.yaml")]
     return "\n".join(lines) + "\n"
 
 
 def on_files(files: Files, config: Any) -> Files:
-    from mlgen.commands.schema import spec_json_schema
+    from mlgen.commands.schema import root_json_schema, spec_json_schema
 
-    files.append(File.generated(config, PAGE, content=spec_reference_markdown(spec_json_schema())))
+    content = spec_reference_markdown(spec_json_schema(), root_json_schema())
+    files.append(File.generated(config, PAGE, content=content))
     return files

@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from ..render import Artifact
     from ..sync.writer import FileWrite
 
+# A new monorepo takes every model folder under models/: an empty list is refused (a root spec
+# must name a model) and a listed folder would have to exist first, whereas with discover
+# `mlgen init models/NAME` then `mlgen sync` adds a model without editing this file.
+ROOT_SPEC = """\
+# yaml-language-server: $schema=.mlgen/mlgen-root.schema.json
+# A monorepo's root spec: every folder under models/ with an mlgen.yaml is a model (see
+# docs/monorepo.md). Add one with `mlgen init models/NAME`, then run `mlgen sync` here.
+# Reference: `mlgen schema --root` prints every key.
+apiVersion: mlgen/v1
+models: {discover: "models/*"}
+"""
+ROOT_SCHEMA_PATH = ".mlgen/mlgen-root.schema.json"
+
 # Starting features per task; the scaffold's synthetic data generator produces exactly these.
 STARTERS = {
     "classification": {
@@ -45,17 +58,35 @@ STARTERS = {
     help="Ask for each answer (default when stdin is a terminal), or use flags and defaults.",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--monorepo", is_flag=True,
+              help="Write a monorepo's root mlgen.yaml in DIR (models: {discover: \"models/*\"}) "
+                   "instead of a model; add models with `mlgen init DIR/models/NAME`.")
 @click.option("--templates", "templates", multiple=True, type=click.Path(path_type=Path),
               metavar="DIR", help="A folder of template overrides, layered over the built-ins.")
 @click.pass_context
 def command(ctx: click.Context, directory: Path | None, name: str | None, task: str | None,
             description: str | None, owner: str | None, registry: str | None,
-            interactive: bool | None, force: bool, templates: tuple[Path, ...]) -> int:
+            interactive: bool | None, force: bool, monorepo: bool,
+            templates: tuple[Path, ...]) -> int:
     """Scaffold a model repository in DIRECTORY (default: the -C folder).
 
-    Writes mlgen.yaml, a working scikit-learn project and every pipeline file.
+    Writes mlgen.yaml, a working scikit-learn project and every pipeline file. With
+    --monorepo, a monorepo's root mlgen.yaml only.
     """
     root = directory if directory is not None else project_dir(ctx)
+    if monorepo:
+        given = [flag for flag, value in (("--name", name), ("--task", task),
+                                          ("--description", description), ("--owner", owner),
+                                          ("--registry", registry), ("--templates", templates))
+                 if value]
+        if given:
+            raise UsageError(f"--monorepo writes only the root spec; {', '.join(given)} "
+                             "belong to a model: `mlgen init DIR/models/NAME ...`")
+        for path in init_monorepo(root, force=force):
+            click.echo(f"  created  {path}")
+        click.echo(f"Initialised a monorepo in {root}. Next: `mlgen init {root / 'models'}/NAME`"
+                   f" for each model, then `mlgen -C {root} sync`.", err=True)
+        return 0
     if interactive is None:
         interactive = sys.stdin.isatty()
     default_name = _slug(root.resolve().name)
@@ -101,13 +132,49 @@ def command(ctx: click.Context, directory: Path | None, name: str | None, task: 
         click.echo(f"  created  {path}")
     if mono is not None:
         folder = root.resolve().relative_to(mono).as_posix()
-        click.echo(f"{root} is inside the monorepo at {mono}: list '{folder}' in its "
-                   f"mlgen.yaml models: (unless discover: finds it), then run "
+        first = "" if _lists(mono, folder) else (f"list '{folder}' in its mlgen.yaml "
+                                                  "models:, then ")
+        click.echo(f"{root} is inside the monorepo at {mono}: {first}run "
                    f"`mlgen -C {mono} sync` to write its pipeline files.", err=True)
         return 0
     click.echo(f"Initialised {answers['name']} in {root} ({len(files)} files). Next: "
                f"`mlgen -C {root} run train`.", err=True)
     return 0
+
+
+def _lists(mono: Path, folder: str) -> bool:
+    """Whether the root spec at `mono` takes `folder` (listed, or found by discover:)."""
+    from ..errors import SpecError
+    from ..monorepo import load_monorepo_folders
+
+    try:
+        return folder in load_monorepo_folders(mono)
+    except SpecError:
+        return False  # e.g. listed folders not yet created: the user fixes the root spec
+
+
+def init_monorepo(root: Path, force: bool = False) -> list[str]:
+    """Write a monorepo's root mlgen.yaml and its editor schema; refuse (exit 2) to overwrite
+    a spec, or to start a monorepo inside another."""
+    from mlgen.models.contract import SPEC_FILENAME
+
+    from ..monorepo import enclosing_monorepo
+    from ..sync.writer import FileWrite, write_files
+    from .schema import schema_text
+
+    outer = enclosing_monorepo(root)
+    if outer is not None:
+        raise UsageError(f"{root} is inside the monorepo at {outer}: a monorepo cannot hold "
+                         "another; add a model there with `mlgen init` instead")
+    spec = root / SPEC_FILENAME
+    if spec.exists() and not force:
+        raise UsageError(f"{spec} already exists; nothing was written. Use --force to "
+                         "overwrite it (its content is lost).")
+    root.mkdir(parents=True, exist_ok=True)
+    writes = [FileWrite(SPEC_FILENAME, ROOT_SPEC.encode()),
+              FileWrite(ROOT_SCHEMA_PATH, schema_text(root=True).encode())]
+    write_files(root, writes)
+    return [w.path for w in writes]
 
 
 def init_project(root: Path, answers: dict[str, str], force: bool = False,
@@ -182,7 +249,7 @@ def create_monorepo(root: Path, force: bool = False,
     from .schema import schema_text
 
     mono = load_monorepo(root)
-    writes: list[FileWrite] = []
+    writes = [FileWrite(ROOT_SCHEMA_PATH, schema_text(root=True).encode())]
     for entry in mono.models:
         folder = root / entry.folder
         env = make_environment(template_dirs(entry.spec, folder, extra_templates))

@@ -80,7 +80,7 @@ def test_two_models_with_one_name_are_refused(monorepo: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_monorepo(monorepo)
     issue = caught.value.issues[0]
-    assert (issue.path, issue.line) == ("models[1]", 7)
+    assert (issue.path, issue.line) == ("models[1]", 8)
     assert "name 'fraud'" in issue.message and "models/fraud/mlgen.yaml" in issue.message
 
 
