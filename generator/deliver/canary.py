@@ -59,7 +59,7 @@ def plan(canary: Canary, promote: bool, image: str) -> list[Step]:
             Step("rolled back to the previous revision when it fails",
                  f"wait for the rollout of Deployment {ns}/{canary.champion}"),
         ]
-    steps.append(Step("the challenger serves no more requests",
+    steps.append(Step("the challenger (canary or shadow) gets no more requests",
                       f"apply Deployment {ns}/{canary.challenger}: replicas 0 "
                       f"(server-side apply, field manager {MANAGER})"))
     return steps
