@@ -65,6 +65,7 @@ def _read_one(file: Path, columns: Iterable[str]) -> pa.Table:
 
 _TYPED = ("prediction", "score", "label")  # JSON types vary (a class name, 0/1, a float)
 _HEAD = 1 << 16
+_BLOCK = 1 << 20  # the JSON reader's block: what a file costs in flight beyond its columns
 
 
 def _read_json_fast(file: Path, wanted: list[str]) -> pa.Table | None:
@@ -94,8 +95,12 @@ def _read_json_fast(file: Path, wanted: list[str]) -> pa.Table | None:
                 return None
             fields.append((c, sample[c].type))
     try:
-        table = pajson.read_json(file, parse_options=pajson.ParseOptions(
+        # Block by block: only the wanted columns of the file are built, never its whole
+        # text at once (a rotated file can be hundreds of MB). The same parser as read_json.
+        reader = pajson.open_json(file, read_options=pajson.ReadOptions(block_size=_BLOCK),
+                                  parse_options=pajson.ParseOptions(
             explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"))
+        table = pa.Table.from_batches(list(reader), schema=reader.schema)
     except pa.ArrowInvalid:
         return None
     # Absent and all-null look alike here; inferring tells them apart (model: no filter).
@@ -123,8 +128,24 @@ def _as_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
 def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
     """id, ts (timestamp), prediction (string), score (float, may be null); rows without an id
     (logged before request ids existed) are counted, not kept."""
+    files = _files(path, _ROTATED if path.is_dir() else None)
+    # Times parsed file by file, so a window's `ts` strings (24 bytes a row) never all sit in
+    # memory; when a file needs parse_utc's slow path the whole column must take it (that is
+    # what parsing the concatenated column did), so the files are read again, as before.
+    try:
+        return _read_predictions(files, model, per_file=True)
+    except _SlowTimes:
+        return _read_predictions(files, model, per_file=False)
+
+
+class _SlowTimes(Exception):
+    """A file's times need parse_utc's slow path: parse the whole column at once instead."""
+
+
+def _read_predictions(files: list[Path], model: str | None, *,
+                      per_file: bool) -> tuple[pa.Table, int]:
     parts = []
-    for file in _files(path, _ROTATED if path.is_dir() else None):
+    for file in files:
         t = _read_one(file, ("id", "ts", "model", "prediction", "score"))
         if t.num_rows == 0:
             continue
@@ -132,27 +153,46 @@ def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
             mine = pc.fill_null(pc.equal(t["model"], model), False)
             if not pc.all(mine).as_py():  # one model per log is the rule: no copy then
                 t = t.filter(mine)
+        ts = t["ts"]
+        if per_file:
+            ts = _utc_fast(ts)
+            if ts is None:
+                raise _SlowTimes
         cols = {"id": t["id"] if "id" in t.column_names else pa.nulls(t.num_rows, pa.string()),
-                "ts": t["ts"], "prediction": _as_string(t["prediction"])}
+                "ts": ts, "prediction": _as_string(t["prediction"])}
         cols["score"] = (t["score"].cast(pa.float64()) if "score" in t.column_names
                          else pa.nulls(t.num_rows, pa.float64()))
         parts.append(pa.table(cols))
+        del t, ts, cols  # the file's raw columns go before the next file is read
     if not parts:
         return _empty_predictions(), 0
     table = pa.concat_tables(parts)
+    del parts
     no_id = table["id"].null_count
     table = table.filter(pc.is_valid(table["id"]))
+    if per_file:
+        return table, no_id
     return table.set_column(1, "ts", parse_utc(table["ts"])), no_id
+
+
+def _utc_fast(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """parse_utc's one-pass path on one file's column, or None when parse_utc would take its
+    slow path. Element by element the same as parse_utc on the concatenated column whenever
+    every file's column passes (that column passes exactly then)."""
+    try:
+        return col.cast(pa.string()).cast(pa.timestamp("ns", "UTC")).cast(pa.timestamp("s"),
+                                                                         safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def parse_utc(col: pa.ChunkedArray) -> pa.ChunkedArray:
     """RFC 3339 times as UTC seconds (timestamp[s], fractions dropped): `Z` or a `+HH:MM`
     offset, or none (then UTC is assumed); anything else is null."""
+    fast = _utc_fast(col)  # the common case, every time with Z or an offset: one pass
+    if fast is not None:
+        return fast
     col = col.cast(pa.string())
-    try:  # the common case, every time with Z or an offset: arrow's ISO 8601 cast, one pass
-        return col.cast(pa.timestamp("ns", "UTC")).cast(pa.timestamp("s"), safe=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
     whole = pc.replace_substring_regex(col, r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+",
                                        r"\1")
     aware = pc.strptime(whole, format="%Y-%m-%dT%H:%M:%S%z", unit="s", error_is_null=True)
@@ -177,6 +217,13 @@ def read_labels(path: Path, *, numeric: bool) -> Labels:
     MonitorInputError naming the file and the (0-based data) row."""
     files = [path] if path.is_file() else (
         [path / LABELS_FILE] if (path / LABELS_FILE).exists() else _files(path, None))
+    try:  # labelled_at parsed file by file, as read_predictions does with ts
+        return _read_labels(files, numeric=numeric, per_file=True)
+    except _SlowTimes:
+        return _read_labels(files, numeric=numeric, per_file=False)
+
+
+def _read_labels(files: list[Path], *, numeric: bool, per_file: bool) -> Labels:
     parts = []
     for file in files:
         t = _read_one(file, ("id", "label", "labelled_at"))
@@ -185,14 +232,21 @@ def read_labels(path: Path, *, numeric: bool) -> Labels:
         check_labels(t, file, numeric=numeric)
         at = (t["labelled_at"].cast(pa.string()) if "labelled_at" in t.column_names
               else pa.nulls(t.num_rows, pa.string()))
+        if per_file:
+            at = _utc_fast(at)
+            if at is None:
+                raise _SlowTimes
         parts.append(pa.table({"id": t["id"].cast(pa.string()), "label": _as_string(t["label"]),
                                "labelled_at": at}))
+        del t, at
     if not parts:
         empty = pa.table({"id": pa.array([], pa.string()), "label": pa.array([], pa.string()),
                           "labelled_at": pa.array([], pa.timestamp("s"))})
         return Labels(empty, 0, 0)
     table = pa.concat_tables(parts)
-    table = table.set_column(2, "labelled_at", parse_utc(table["labelled_at"]))
+    del parts
+    if not per_file:
+        table = table.set_column(2, "labelled_at", parse_utc(table["labelled_at"]))
     rows = table.num_rows
     # The last label given for an id wins (a corrected outcome); the others are duplicates.
     table = last_per_id(table)

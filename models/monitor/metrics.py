@@ -78,14 +78,19 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> Estimate:
     if n1 == 0 or n0 == 0:
         return Estimate("roc_auc", math.nan, None, None, "none")
     # Mann-Whitney U with average ranks for ties.
+    # Each temporary is a window-long array: dropped as soon as it is used, so the peak is a
+    # few of them, not all (the arithmetic is unchanged).
     order = np.argsort(score)  # ties get their average rank: no need for a stable sort
-    s = score[order]
-    ranks = np.empty(len(s), dtype=np.float64)
-    edges = np.flatnonzero(np.diff(s)) + 1
+    edges = np.flatnonzero(np.diff(score[order])) + 1
     starts = np.concatenate(([0], edges))
-    ends = np.concatenate((edges, [len(s)]))
+    ends = np.concatenate((edges, [len(score)]))
+    del edges
     avg = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(avg, ends - starts)
+    sizes = ends - starts
+    del starts, ends
+    ranks = np.empty(len(score), dtype=np.float64)
+    ranks[order] = np.repeat(avg, sizes)
+    del order, avg, sizes
     auc = (ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0)
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
     var = (auc * (1 - auc) + (n1 - 1) * (q1 - auc * auc) + (n0 - 1) * (q2 - auc * auc)) / (n1 * n0)

@@ -92,3 +92,36 @@ def test_fast_json_read_equals_inferring_the_file(tmp_path: Path, case: str,
     # (A log without `model` keeps no row when a model is asked for, both ways: the explicit
     # schema gives the column, all null, which the filter drops.)
     assert fast.num_rows == {"other_model": 1499, "no_model": 0}.get(case, 1500)
+
+
+@pytest.mark.parametrize("newest_times", ["zoned", "naive"])
+def test_times_parsed_file_by_file_equal_parsing_the_whole_column(tmp_path: Path,
+                                                                  newest_times: str) -> None:
+    """ts and labelled_at are parsed per rotated file (the strings never all in memory); when
+    one file needs parse_utc's slow path (a naive time) every file takes it, as parsing the
+    concatenated column does, so the result is the same either way."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    older = _rows(40)
+    newer = [dict(r, id=f"n{i}") for i, r in enumerate(_rows(30))]
+    if newest_times == "naive":
+        newer[5]["ts"] = "2026-12-01T10:00:05"  # no zone: UTC assumed, the strptime path
+        newer[6]["ts"] = "soon"
+    _log(logs / "requests.jsonl.1", older)
+    _log(logs / "requests.jsonl", newer)
+    got, _ = read_predictions(logs, "m")
+    want = parse_utc(pa.chunked_array([pa.array([r["ts"] for r in older + newer])]))
+    assert got["ts"].to_pylist() == want.to_pylist()
+    assert got["id"].to_pylist() == [r["id"] for r in older + newer]
+    if newest_times == "naive":
+        assert got["ts"].to_pylist()[40 + 5] == datetime(2026, 12, 1, 10, 0, 5)
+        assert got["ts"].to_pylist()[40 + 6] is None
+
+    store = tmp_path / "labels"
+    store.mkdir()
+    (store / "a.csv").write_text("id,label,labelled_at\nr1,1,2026-12-01T14:00:00+02:00\n")
+    at_b = "2026-12-01T11:00:00" if newest_times == "naive" else "2026-12-01T11:00:00Z"
+    (store / "b.csv").write_text(f"id,label,labelled_at\nr2,0,{at_b}\n")
+    labels = read_labels(store, numeric=False).table
+    assert labels["labelled_at"].to_pylist() == [datetime(2026, 12, 1, 12),
+                                                 datetime(2026, 12, 1, 11)]
