@@ -169,6 +169,10 @@ def deploy_rollout(cluster: Cluster, manifests: list[dict[str, Any]], result: Re
         _patch_status(cluster, canary, ABORT)
         result.result, result.previous_revision = "rolled-back", str(status["stableRS"])
         rollout = cluster.get(API_VERSION, KIND, canary.namespace, canary.name) or rollout
+    elif status.get("abort"):
+        result.result = "failed"
+        reason += ("\nthe canary was aborted already: set kubernetes.challenger.image_tag to the "
+                   "stable version or to a new candidate")
     else:
         result.result = "failed"
         reason += "\nno stable revision to abort to"

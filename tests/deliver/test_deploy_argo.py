@@ -17,6 +17,7 @@ from tests.deliver.test_promote_argo import (
     CANARY_IMAGE,
     GOOD,
     NAME,
+    NS,
     STABLE_IMAGE,
     render_with,
     rollout,
@@ -50,10 +51,13 @@ def test_first_deploy_waits_for_the_rollout_to_be_healthy(
     assert doc["revision"] == status["stableRS"] == status["currentPodHash"]
     assert f"Rollout payments-fraud/{NAME}: " in out.stderr  # the progress line
     assert rollout_pods(emulator) == {"champion": [STABLE_IMAGE] * 4}
-    # What the Deployment path would have judged: the wait read the Rollout, and no rollback
-    # of the Deployment's template was attempted.
-    reads = [r["path"] for r in emulator.state.requests if r["method"] == "GET"]
-    assert any(p.endswith(f"/rollouts/{NAME}") for p in reads)
+    # Argo scaled the template holder to 0 (scaleDown: onsuccess): its rollout says nothing.
+    deployment = emulator.state.objects[("apps/v1", "deployments", NS, NAME)]
+    assert deployment["spec"]["replicas"] == 0
+    assert "argo-rollouts" in {m["manager"] for m in deployment["metadata"]["managedFields"]}
+    out = mlgen(project, kubeconfig, "status", "prod", "--json")
+    [row] = json.loads(out.stdout)
+    assert (row["ready"], row["desired"]) == (4, 4)  # the Rollout's, not the Deployment's 0
 
 
 def test_a_new_challenger_waits_until_the_canary_is_paused(
@@ -110,6 +114,8 @@ def test_a_broken_challenger_is_aborted(project: Path, cluster: tuple[Kubernetes
     patches = [r for r in emulator.state.requests if r["method"] == "PATCH"
                and r["path"].endswith(f"/rollouts/{NAME}/status")]
     assert [r["content_type"] for r in patches] == ["application/merge-patch+json"]
+    again = json.loads(deploy(project, kubeconfig, *args).stdout)  # the same broken canary
+    assert again["result"] == "failed" and "aborted already" in again["reason"]
 
 
 def test_a_first_deploy_that_never_gets_ready_fails_without_an_abort(

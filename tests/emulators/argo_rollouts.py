@@ -29,8 +29,10 @@ Deployment controller:
   the hash and `canaryMetadata`/`stableMetadata` labels, Ready like any emulated pod (the
   emulator's broken-image rules apply). No ReplicaSet objects are stored for them.
 
-Not played: `scaleDown` of a workloadRef Deployment, analysis, experiments, blue-green,
-traffic routing.
+- `workloadRef.scaleDown: onsuccess`: once the Rollout is Healthy, the referenced Deployment
+  is scaled to 0 (a merge patch of `spec.replicas` under field manager `argo-rollouts`).
+
+Not played: the other `scaleDown` modes, analysis, experiments, blue-green, traffic routing.
 """
 from __future__ import annotations
 
@@ -78,6 +80,16 @@ def _workload_generation(state: ClusterState, rollout: dict[str, Any]) -> int:
     found = state.objects.get(("apps/v1", "deployments", rollout["metadata"]["namespace"],
                                ref.get("name", ""))) if ref else None
     return int((found or {}).get("metadata", {}).get("generation", 0))
+
+
+def _scale_down(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
+    ref = rollout["spec"].get("workloadRef") or {}
+    ns = rollout["metadata"]["namespace"]
+    found = state.objects.get(("apps/v1", "deployments", ns, ref.get("name", ""))) \
+        if ref.get("scaleDown") == "onsuccess" else None
+    if found is not None and found["spec"].get("replicas") != 0:
+        state.apply("apps/v1", "deployments", ns, ref["name"], {"spec": {"replicas": 0}},
+                    "argo-rollouts", force=False, dry_run=False, operation="Update", at=at)
 
 
 def _hash(template: dict[str, Any]) -> str:
@@ -189,6 +201,8 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
                                                     "progressing.")
         else:
             status.update(phase="Progressing", message="more replicas need to be updated")
+    if status.get("phase") == "Healthy":
+        _scale_down(state, rollout, at)
     every = [p for group in pods.values() for p in group]
     status.update(replicas=len(every), readyReplicas=sum(state.ready(p) for p in every),
                   availableReplicas=sum(state.ready(p) for p in every),
