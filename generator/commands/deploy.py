@@ -29,7 +29,8 @@ from ..project import project_dir
               help="Take over fields another field manager owns (server-side apply force).")
 @click.option("--timeout", type=click.FloatRange(1, 7200), default=None,
               help="Seconds to wait for the rollout [default: the Deployment's "
-                   "progressDeadlineSeconds, else 300].")
+                   "progressDeadlineSeconds, else 300; with an Argo Rollout its "
+                   "progressDeadlineSeconds (600) + 30].")
 @click.option("--request-timeout", type=click.FloatRange(0.1, 600), default=30.0,
               show_default=True, help="Seconds per API request before it is retried.")
 @click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=1.0, hidden=True)
@@ -41,6 +42,9 @@ def command(ctx: click.Context, environment: str, digest: str | None, digest_fil
             timeout: float | None, request_timeout: float, poll_interval: float,
             kube_context: str | None, as_json: bool) -> int:
     """Deploy ENVIRONMENT's overlay with the image pinned to its digest, wait, roll back on failure.
+
+    With an Argo Rollout in the overlay it waits for the Rollout: Healthy, or Paused at its
+    canary step with the canary's pods ready (a new challenger); a failure aborts the canary.
 
     Exit codes: 0 rolled out (or dry run), 1 the rollout failed (rolled back when a previous
     revision exists) or the API refused, 2 usage error.
@@ -63,6 +67,10 @@ def command(ctx: click.Context, environment: str, digest: str | None, digest_fil
                     echo=lambda line: click.echo(line, err=not diff))
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
+    elif result.result == "succeeded" and result.rollout.get("state") == "canary-paused":
+        click.echo(f"deployed {result.image} to {environment} (namespace {target.namespace}): "
+                   f"Rollout {result.rollout['name']} paused at its canary step, canary "
+                   f"{result.rollout['weight']}%; `mlgen promote {environment}` decides")
     elif result.result == "succeeded":
         click.echo(f"deployed {result.image} to {environment} (namespace {target.namespace}, "
                    f"revision {result.revision})")

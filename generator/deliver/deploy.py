@@ -9,6 +9,7 @@ import yaml
 from ..integrations.kubectl import Kubectl
 from ..integrations.kubernetes import Cluster, describe
 from ..textdiff import diff_text
+from . import argo, argo_deploy
 from .rollout import MANAGER, Result, Rollout
 from .target import Target, manifest_objects, render_pinned
 
@@ -61,6 +62,17 @@ def smoke_test(cluster: Cluster, target: Target, rollout: Rollout) -> list[str]:
     return []
 
 
+def argo_smoke_test(cluster: Cluster, target: Target) -> None:
+    """The same GETs on one pod of the Rollout's current revision (the canary, when paused)."""
+    live = argo.live(cluster, argo.Canary(target.namespace, target.deployment))
+    current = str((live.get("status") or {}).get("currentPodHash", ""))
+    pods = argo_deploy.revision_pods(cluster, live, current)
+    if pods:
+        for path in (target.ready_path, target.model_ready_path):
+            cluster.pod_proxy_get(target.namespace, pods[0]["metadata"]["name"], target.port,
+                                  path)
+
+
 def deploy(target: Target, cluster: Cluster, objects: list[dict[str, Any]], *, timeout: float,
            force: bool, dry_run: bool, diff: bool, smoke: bool, poll: float,
            echo: Callable[[str], None]) -> Result:
@@ -68,6 +80,13 @@ def deploy(target: Target, cluster: Cluster, objects: list[dict[str, Any]], *, t
                     namespace=target.namespace, image=f"{target.pinned_image}@{target.digest}")
     if dry_run or diff:
         return server_dry_run(cluster, objects, result, force, diff, echo)
+    if argo_deploy.find_rollout(objects, target.deployment) is not None:
+        result = argo_deploy.deploy_rollout(cluster, objects, result, timeout, force, poll, echo)
+        if smoke and result.result == "succeeded":
+            argo_smoke_test(cluster, target)
+            echo(f"smoke test passed: {target.ready_path} and {target.model_ready_path} "
+                 "answer 200")
+        return result
     rollout = Rollout(cluster, echo, poll=poll)
     result = rollout.run(objects, result, timeout, force)
     if smoke and result.result == "succeeded":
@@ -77,7 +96,11 @@ def deploy(target: Target, cluster: Cluster, objects: list[dict[str, Any]], *, t
 
 
 def default_timeout(objects: list[dict[str, Any]], deployment: str) -> float:
-    """The Deployment's own progressDeadlineSeconds when the manifests set one, else 300 s."""
+    """The Deployment's own progressDeadlineSeconds when the manifests set one, else 300 s;
+    with an Argo Rollout, Argo's deadline and a margin."""
+    rollout = argo_deploy.find_rollout(objects, deployment)
+    if rollout is not None:
+        return argo_deploy.default_timeout(rollout)
     for obj in objects:
         if obj.get("kind") == "Deployment" and obj["metadata"]["name"] == deployment:
             return float(obj.get("spec", {}).get("progressDeadlineSeconds", 300))

@@ -50,9 +50,10 @@ class Result:
     reason: str = ""
     seconds: float = 0.0
     objects: list[dict[str, str]] = field(default_factory=list)
+    rollout: dict[str, Any] = field(default_factory=dict)  # an Argo Rollout's, when there is one
 
     def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "rollout" or v}
 
 
 def judge(deployment: dict[str, Any], pods: list[dict[str, Any]], elapsed: float) -> Progress:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,10 +111,13 @@ class Cluster:
         from kubernetes import client, config
 
         configuration = client.Configuration()
+        # The client reads KUBECONFIG once, at import; read it now, so that a process that
+        # calls mlgen more than once (tests, a bot) talks to the cluster it names today.
+        config_file = kubeconfig or os.environ.get("KUBECONFIG") or None
         try:
-            config.load_kube_config(config_file=kubeconfig, context=context,
+            config.load_kube_config(config_file=config_file, context=context,
                                     client_configuration=configuration, persist_config=False)
-            self.context = context or self._current_context(kubeconfig)
+            self.context = context or self._current_context(config_file)
         except (config.ConfigException, FileNotFoundError) as exc:
             if context or kubeconfig:
                 raise UsageError(f"kubeconfig: {exc}") from exc

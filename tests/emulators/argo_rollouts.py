@@ -13,9 +13,12 @@ Deployment controller:
   Its hash is the revision's `rollouts-pod-template-hash`.
 - The first revision becomes stable at once, without steps (no stable revision to compare).
 - A template change while a stable revision exists starts the canary. It runs the steps up to
-  the first `pause` (setWeight before it sets the share), then the Rollout is `Paused` with
-  a `CanaryPauseStep` pause condition. A change back to the stable template is a rollback to
-  stable: Healthy at once, no steps.
+  the first `pause` (setWeight before it sets the share): `Progressing` until the canary's
+  pods at that weight are Ready, then the Rollout is `Paused` with a `CanaryPauseStep` pause
+  condition; past the progress deadline it is `Degraded` (`ProgressDeadlineExceeded`). A
+  change back to the stable template is a rollback to stable: Healthy at once, no steps.
+- A single revision is `Healthy` once its pods are Ready (`Progressing` before).
+  `status.workloadObservedGeneration` is the referenced Deployment's generation.
 - Pause conditions cleared (and `spec.paused` not true): the canary goes to 100%, and becomes
   stable once all its pods are Ready (`Progressing` until then). Past the progress deadline it
   is `Degraded` with `ProgressDeadlineExceeded`.
@@ -26,8 +29,10 @@ Deployment controller:
   the hash and `canaryMetadata`/`stableMetadata` labels, Ready like any emulated pod (the
   emulator's broken-image rules apply). No ReplicaSet objects are stored for them.
 
-Not played: `scaleDown` of a workloadRef Deployment, analysis, experiments, blue-green,
-traffic routing.
+- `workloadRef.scaleDown: onsuccess`: once the Rollout is Healthy, the referenced Deployment
+  is scaled to 0 (a merge patch of `spec.replicas` under field manager `argo-rollouts`).
+
+Not played: the other `scaleDown` modes, analysis, experiments, blue-green, traffic routing.
 """
 from __future__ import annotations
 
@@ -68,6 +73,23 @@ def _template(state: ClusterState, rollout: dict[str, Any]) -> dict[str, Any] | 
     found = state.objects.get(("apps/v1", "deployments", rollout["metadata"]["namespace"],
                                ref.get("name", "")))
     return None if found is None else found["spec"]["template"]
+
+
+def _workload_generation(state: ClusterState, rollout: dict[str, Any]) -> int:
+    ref = rollout["spec"].get("workloadRef") or {}
+    found = state.objects.get(("apps/v1", "deployments", rollout["metadata"]["namespace"],
+                               ref.get("name", ""))) if ref else None
+    return int((found or {}).get("metadata", {}).get("generation", 0))
+
+
+def _scale_down(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
+    ref = rollout["spec"].get("workloadRef") or {}
+    ns = rollout["metadata"]["namespace"]
+    found = state.objects.get(("apps/v1", "deployments", ns, ref.get("name", ""))) \
+        if ref.get("scaleDown") == "onsuccess" else None
+    if found is not None and found["spec"].get("replicas") != 0:
+        state.apply("apps/v1", "deployments", ns, ref["name"], {"spec": {"replicas": 0}},
+                    "argo-rollouts", force=False, dry_run=False, operation="Update", at=at)
 
 
 def _hash(template: dict[str, Any]) -> str:
@@ -113,6 +135,7 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
     revision = rollout.setdefault("_revisions", {})
     revision.setdefault(current, len(revision) + 1)
     stable = status.get("stableRS")
+    pause = next((i for i, s in enumerate(steps) if "pause" in s), len(steps))
     if stable is None or current == stable:
         if current != status.get("currentPodHash") or stable is None:
             for key in ("abort", "pauseConditions", "controllerPause", "message", "abortedAt"):
@@ -120,12 +143,10 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
         status.update(stableRS=current, currentPodHash=current, currentStepIndex=len(steps),
                       phase="Healthy")
     elif current != status.get("currentPodHash"):  # a new template: the canary starts
-        pause = next((i for i, s in enumerate(steps) if "pause" in s), len(steps))
-        for key in ("abort", "abortedAt", "message"):
+        for key in ("abort", "abortedAt", "pauseConditions", "controllerPause"):
             status.pop(key, None)
-        status.update(currentPodHash=current, currentStepIndex=pause, phase="Paused",
-                      controllerPause=True, message="CanaryPauseStep",
-                      pauseConditions=[{"reason": "CanaryPauseStep", "startTime": _stamp(at)}])
+        status.update(currentPodHash=current, currentStepIndex=0, phase="Progressing",
+                      message="more replicas need to be updated")
         state.rollout_started[(meta["namespace"], f"rollout/{meta['name']}")] = at
     elif status.get("abort"):
         status.pop("pauseConditions", None)
@@ -134,6 +155,8 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
         status.update(currentStepIndex=0, phase="Degraded",
                       message=f"RolloutAborted: Rollout aborted update to revision "
                               f"{revision[current]}")
+    elif status.get("currentStepIndex", 0) < pause:
+        pass  # stepping towards the pause: judged below, once the canary's pods are counted
     elif not status.get("pauseConditions") and not spec.get("paused"):
         if status.get("currentStepIndex", 0) < len(steps):  # resumed: progress counts anew
             state.rollout_started[(meta["namespace"], f"rollout/{meta['name']}")] = at
@@ -144,15 +167,30 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
     if current == stable or status.get("abort"):
         want = {stable: replicas}
     else:
-        count = _canary_count(replicas, _weight(steps, int(status["currentStepIndex"]))
-                              if status["currentStepIndex"] < len(steps) else 100)
+        index = max(int(status["currentStepIndex"]), pause)  # before the pause: its weight
+        count = _canary_count(replicas, _weight(steps, index) if index < len(steps) else 100)
         want = {current: count, stable: replicas - count}
     pods = _sync_pods(state, rollout, want, canary, at)
+    started = state.rollout_started.get((meta["namespace"], f"rollout/{meta['name']}"), at)
+    deadline = state.progress_deadline_seconds or float(spec.get("progressDeadlineSeconds", 600))
+    if current == stable and not status.get("abort"):
+        ready = [p for p in pods.get(current, []) if state.ready(p)]
+        status["phase"] = "Healthy" if len(ready) >= replicas else "Progressing"
+    elif not status.get("abort") and status["currentStepIndex"] < pause:
+        ready = [p for p in pods.get(current, []) if state.ready(p)]
+        if len(ready) >= want[current] and pause == len(steps):  # no pause: on to 100%
+            status["currentStepIndex"] = len(steps)
+        elif len(ready) >= want[current]:
+            status.update(currentStepIndex=pause, phase="Paused", controllerPause=True,
+                          message="CanaryPauseStep",
+                          pauseConditions=[{"reason": "CanaryPauseStep",
+                                            "startTime": _stamp(at)}])
+        elif at - started > deadline:
+            status.update(phase="Degraded", message="ProgressDeadlineExceeded: ReplicaSet "
+                                                    f'"{meta["name"]}-{current}" has timed out '
+                                                    "progressing.")
     if current != stable and not status.get("abort") and status["currentStepIndex"] >= len(steps):
         ready = [p for p in pods.get(current, []) if state.ready(p)]
-        started = state.rollout_started.get((meta["namespace"], f"rollout/{meta['name']}"), at)
-        deadline = state.progress_deadline_seconds or float(
-            spec.get("progressDeadlineSeconds", 600))
         if len(ready) >= replicas:
             status.update(stableRS=current, phase="Healthy")
             status.pop("message", None)
@@ -163,11 +201,14 @@ def reconcile(state: ClusterState, rollout: dict[str, Any], at: float) -> None:
                                                     "progressing.")
         else:
             status.update(phase="Progressing", message="more replicas need to be updated")
+    if status.get("phase") == "Healthy":
+        _scale_down(state, rollout, at)
     every = [p for group in pods.values() for p in group]
     status.update(replicas=len(every), readyReplicas=sum(state.ready(p) for p in every),
                   availableReplicas=sum(state.ready(p) for p in every),
                   updatedReplicas=len(pods.get(current, [])), observedGeneration=str(
-                      meta.get("generation", 1)),
+                      meta.get("generation", 1)), workloadObservedGeneration=str(
+                      _workload_generation(state, rollout)),
                   selector=",".join(f"{k}={v}" for k, v in sorted(
                       (spec.get("selector") or {}).get("matchLabels", {}).items())))
 
