@@ -8,6 +8,9 @@ Exit codes: 0 no real drop (or too few labels), 1 a real drop, 2 bad input.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,16 @@ def _duration(text: str | None, what: str) -> timedelta | None:
         return parse_window(text)
     except ValueError as exc:
         raise UsageError(f"{what}: {exc}") from None
+
+
+def lean_allocator() -> None:
+    """Arrow's jemalloc for this process on Linux (where pyarrow's wheels carry it), when
+    pyarrow is not loaded yet (a `mlgen monitor` process): it hands freed blocks back to the
+    system within a second, where mimalloc (the default) keeps them, which cuts the peak RSS
+    of a big window by a fifth at the same speed (docs/benchmarks.md). Arrow reads the pool
+    from the environment when it loads; a value the user set wins."""
+    if "pyarrow" not in sys.modules and sys.platform.startswith("linux"):
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 
 def parse_now(text: str | None) -> datetime | None:
@@ -59,6 +72,12 @@ def parse_now(text: str | None) -> datetime | None:
               help="Where monitor-report.{json,md,html} go [spec: monitor.report_dir].")
 @click.option("--textfile-dir", type=click.Path(file_okay=False, path_type=Path),
               help="node-exporter textfile collector folder [spec: monitor.textfile_dir].")
+@click.option("--parts", type=click.IntRange(1, 4096),
+              help="Join in this many parts by request id, one in memory at a time "
+                   "[default: one per 48 MB of input].")
+@click.option("--spill-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Scratch folder for a big window's parts, about 70 bytes per prediction "
+                   "and label, deleted after the run [default: $TMPDIR].")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
 @click.option("--dry-run", is_flag=True, help="Say what on_drop would do; trigger nothing.")
 @click.pass_context
@@ -68,6 +87,7 @@ def command(ctx: click.Context, /, **opts: Any) -> int:
     Exit codes: 0 no real drop (or fewer labels than min_labels), 1 a real drop (the metric,
     the drop and the window are named), 2 bad input.
     """
+    lean_allocator()
     require_extra("pyarrow", "runtime", "mlgen monitor")
     from mlgen.models.gate import GateInputError, read_metrics
     from mlgen.models.monitor.report import to_json, to_markdown, write_reports, write_textfile
@@ -105,8 +125,11 @@ def command(ctx: click.Context, /, **opts: Any) -> int:
         min_labels=opts["min_labels"] if opts["min_labels"] is not None else m.min_labels,
         max_drop=max_drop, max_relative_drop=m.max_relative_drop, training=training,
         gate={k: (t.min, t.max) for k, t in spec.model.gate.metrics.items()},
-        model=spec.name, now=now)
+        model=spec.name, now=now, parts=opts["parts"], spill_dir=opts["spill_dir"])
     report = run_monitor(predictions, labels, settings)
+    if report.parts > 1:
+        click.echo(f"joined in {report.parts} parts by request id (scratch files under "
+                   f"{opts['spill_dir'] or tempfile.gettempdir()}, removed)", err=True)
     actions = _actions(report, m.on_drop, spec, root, opts["dry_run"])
     report = dataclasses.replace(report, actions=tuple(actions))
 

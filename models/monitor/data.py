@@ -7,8 +7,9 @@ log's `features` are skipped by the JSON reader, never built.
 """
 from __future__ import annotations
 
+import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+
+from .parts import Parts
 
 LABELS_FILE = "labels.jsonl"
 _ROTATED = re.compile(r"^requests\.jsonl(?:\.(\d+))?$")
@@ -39,40 +42,119 @@ def _files(path: Path, pattern: re.Pattern[str] | None) -> list[Path]:
                   key=lambda p: -int(pattern.match(p.name).group(1) or 0))  # type: ignore[union-attr]
 
 
-def _read_one(file: Path, columns: Iterable[str]) -> pa.Table:
+def prediction_files(path: Path) -> list[Path]:
+    """The request log's files, oldest first (requests.jsonl.N .. .1, requests.jsonl)."""
+    return _files(path, _ROTATED if path.is_dir() else None)
+
+
+def label_files(path: Path) -> list[Path]:
+    """labels.jsonl, a CSV/Parquet/JSONL file, or the folder's files of those kinds."""
+    return [path] if path.is_file() else (
+        [path / LABELS_FILE] if (path / LABELS_FILE).exists() else _files(path, None))
+
+
+PREDICTIONS = pa.schema([("id", pa.string()), ("ts", pa.timestamp("s")),
+                         ("prediction", pa.string()), ("score", pa.float64())])
+# seq: the label's row number over all files read, so part-by-part results can be put back
+# in the order reading everything at once gives.
+LABELS = pa.schema([("id", pa.string()), ("label", pa.string()),
+                    ("labelled_at", pa.timestamp("s")), ("seq", pa.int64())])
+
+
+class _Restart(Exception):
+    """Read every file again: with parse_utc's slow path for the times (`slow`), or with
+    `infer` (a JSON file whose types changed past the head the fast read sampled) read whole
+    with inferred types. Both are what reading each file whole gave, so results never depend
+    on where a block boundary fell."""
+
+    def __init__(self, slow: bool = False, infer: Path | None = None) -> None:
+        super().__init__()
+        self.slow, self.infer = slow, infer
+
+
+@dataclass(frozen=True)
+class _How:
+    slow: bool = False
+    infer: frozenset[Path] = frozenset()
+
+    def after(self, r: _Restart) -> _How:
+        return _How(self.slow or r.slow, self.infer | ({r.infer} if r.infer else set()))
+
+
+def _blocks(file: Path, columns: Iterable[str], how: _How) -> Iterator[tuple[pa.Table, int]]:
+    """The file's wanted columns (those it has) block by block, with each block's first row
+    (0-based) in the file: a block is about a MiB of the file, so a file of any size costs
+    a block in flight plus its wanted columns."""
     wanted = list(columns)
+    row = 0
     try:
         if file.suffix == ".parquet":
-            table = pq.read_table(file)
+            source = pq.ParquetFile(file)
+            present = [c for c in wanted if c in source.schema_arrow.names]
+            batches: Iterable[pa.RecordBatch] = source.iter_batches(_ROWS, columns=present)
         elif file.suffix == ".csv":
-            table = pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(
+            header = _csv_header(file)
+            present = [c for c in wanted if c in header]
+            batches = pacsv.open_csv(file, convert_options=pacsv.ConvertOptions(
                 column_types={"id": pa.string(), "label": pa.string(),
-                              "labelled_at": pa.string()}))
+                              "labelled_at": pa.string()},
+                include_columns=present or header[:1]))  # [] would mean every column
+        elif file.stat().st_size == 0:
+            return
+        elif file in how.infer or (fast := _json_fast(file, wanted)) is None:
+            batches = pajson.read_json(file, parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema([(c, pa.string()) for c in wanted
+                                           if c not in _TYPED]),
+                unexpected_field_behavior="infer")).to_batches()
         else:
-            if file.stat().st_size == 0:
-                return pa.table({c: pa.array([], pa.string()) for c in wanted})
-            fast = _read_json_fast(file, wanted)
-            table = fast if fast is not None else pajson.read_json(
-                file, parse_options=pajson.ParseOptions(
-                    explicit_schema=pa.schema([(c, pa.string()) for c in wanted
-                                               if c not in _TYPED]),
-                    unexpected_field_behavior="infer"))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise MonitorInputError(f"{file}: cannot read: {str(exc).splitlines()[0][:300]}") from None
-    present = [c for c in wanted if c in table.column_names]
-    return table.select(present)
+            batches = fast
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            yield table.select([c for c in wanted if c in table.column_names]), row
+            row += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        if file.suffix not in (".csv", ".parquet") and file not in how.infer:
+            # JSON whose types change past the sampled head: read it whole, inferring
+            raise _Restart(infer=file) from None
+        raise MonitorInputError(f"{file}: cannot read: {str(exc).splitlines()[0][:300]}") \
+            from None
+    except OSError as exc:
+        raise MonitorInputError(f"{file}: cannot read: {str(exc).splitlines()[0][:300]}") \
+            from None
+
+
+def _csv_header(file: Path) -> list[str]:
+    with file.open(newline="", encoding="utf-8", errors="replace") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _read_one(file: Path, columns: Iterable[str]) -> pa.Table:
+    """The file's wanted columns, all of it at once (`mlgen feedback`'s one file)."""
+    wanted = list(columns)
+    how = _How()
+    while True:
+        try:
+            tables = [t for t, _ in _blocks(file, wanted, how)]
+            break
+        except _Restart as r:
+            how = how.after(r)
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in wanted})
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 _TYPED = ("prediction", "score", "label")  # JSON types vary (a class name, 0/1, a float)
 _HEAD = 1 << 16
 _BLOCK = 1 << 20  # the JSON reader's block: what a file costs in flight beyond its columns
+_ROWS = 1 << 16  # Parquet rows per block
 
 
-def _read_json_fast(file: Path, wanted: list[str]) -> pa.Table | None:
+def _json_fast(file: Path, wanted: list[str]) -> Iterator[pa.RecordBatch] | None:
     """Only the wanted columns, with the typed ones' types taken from the file's first lines,
     everything else (the `features` object) skipped unparsed: half the time of inferring it.
-    None when the fast read cannot give what inferring the whole file would (a column missing
-    from the first lines, all null, or changing type further down): the caller infers then."""
+    None when the file's first lines do not give the types (a typed column missing or all
+    null there): the caller infers them from the whole file then. A type that changes further
+    down raises ArrowInvalid while reading (then: _Restart, inferred)."""
     with file.open("rb") as fh:
         head = fh.read(_HEAD)
     cut = head.rfind(b"\n")
@@ -94,20 +176,13 @@ def _read_json_fast(file: Path, wanted: list[str]) -> pa.Table | None:
             if c not in sample.column_names or not _plain(sample[c].type):
                 return None
             fields.append((c, sample[c].type))
-    try:
-        # Block by block: only the wanted columns of the file are built, never its whole
-        # text at once (a rotated file can be hundreds of MB). The same parser as read_json.
-        reader = pajson.open_json(file, read_options=pajson.ReadOptions(block_size=_BLOCK),
-                                  parse_options=pajson.ParseOptions(
-            explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"))
-        table = pa.Table.from_batches(list(reader), schema=reader.schema)
-    except pa.ArrowInvalid:
-        return None
-    # Absent and all-null look alike here; inferring tells them apart (model: no filter).
-    if any(table[c].null_count == table.num_rows for c in wanted if c in ("model", *_TYPED)
-           and c != "score"):
-        return None
-    return table
+    # Block by block: only the wanted columns of the file are built, never its whole text at
+    # once (a rotated file can be hundreds of MB). The same parser as read_json.
+    reader: Iterator[pa.RecordBatch] = pajson.open_json(
+        file, read_options=pajson.ReadOptions(block_size=_BLOCK),
+        parse_options=pajson.ParseOptions(explicit_schema=pa.schema(fields),
+                                          unexpected_field_behavior="ignore"))
+    return reader
 
 
 def _plain(t: pa.DataType) -> bool:
@@ -121,64 +196,80 @@ def _as_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_floating(col.type):  # 1.0 and 1 are the same class
         whole = pc.equal(col, pc.floor(col))
         if pc.all(pc.or_kleene(whole, pc.is_null(col))).as_py():
-            return col.cast(pa.int64()).cast(pa.string())
+            try:
+                return col.cast(pa.int64()).cast(pa.string())
+            except pa.ArrowInvalid:  # past int64: arrow's float text
+                pass
     return col.cast(pa.string())
 
 
-def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
-    """id, ts (timestamp), prediction (string), score (float, may be null); rows without an id
-    (logged before request ids existed) are counted, not kept."""
-    files = _files(path, _ROTATED if path.is_dir() else None)
-    # Times parsed file by file, so a window's `ts` strings (24 bytes a row) never all sit in
-    # memory; when a file needs parse_utc's slow path the whole column must take it (that is
-    # what parsing the concatenated column did), so the files are read again, as before.
-    try:
-        return _read_predictions(files, model, per_file=True)
-    except _SlowTimes:
-        return _read_predictions(files, model, per_file=False)
+def split_predictions(path: Path, model: str | None, parts: int,
+                      spill_dir: Path | None = None) -> tuple[Parts, int]:
+    """The log's rows (id, ts, prediction, score) split by id into `parts`, in log order
+    within each part, and the number of rows without an id (logged before request ids
+    existed: counted, not kept). Rows of another model are left out; rows naming no model
+    are kept (a log from before the field, or one model's own log)."""
+    files = prediction_files(path)
+    how = _How()
+    while True:
+        store = Parts(parts, PREDICTIONS, spill_dir)
+        try:
+            no_id = 0
+            for t in _prediction_blocks(files, model, how):
+                missing = t["id"].null_count
+                no_id += missing
+                store.add(t.filter(pc.is_valid(t["id"])) if missing else t)
+            return store, no_id
+        except _Restart as r:
+            store.close()
+            how = how.after(r)
+        except BaseException:
+            store.close()
+            raise
 
 
-class _SlowTimes(Exception):
-    """A file's times need parse_utc's slow path: parse the whole column at once instead."""
-
-
-def _read_predictions(files: list[Path], model: str | None, *,
-                      per_file: bool) -> tuple[pa.Table, int]:
-    parts = []
+def _prediction_blocks(files: list[Path], model: str | None, how: _How) -> Iterator[pa.Table]:
     for file in files:
-        t = _read_one(file, ("id", "ts", "model", "prediction", "score"))
-        if t.num_rows == 0:
-            continue
-        if model and "model" in t.column_names:
-            mine = pc.fill_null(pc.equal(t["model"], model), False)
-            if not pc.all(mine).as_py():  # one model per log is the rule: no copy then
-                t = t.filter(mine)
-        ts = t["ts"]
-        if per_file:
-            ts = _utc_fast(ts)
-            if ts is None:
-                raise _SlowTimes
-        cols = {"id": t["id"] if "id" in t.column_names else pa.nulls(t.num_rows, pa.string()),
-                "ts": ts, "prediction": _as_string(t["prediction"])}
-        cols["score"] = (t["score"].cast(pa.float64()) if "score" in t.column_names
-                         else pa.nulls(t.num_rows, pa.float64()))
-        parts.append(pa.table(cols))
-        del t, ts, cols  # the file's raw columns go before the next file is read
-    if not parts:
-        return _empty_predictions(), 0
-    table = pa.concat_tables(parts)
-    del parts
-    no_id = table["id"].null_count
-    table = table.filter(pc.is_valid(table["id"]))
-    if per_file:
-        return table, no_id
-    return table.set_column(1, "ts", parse_utc(table["ts"])), no_id
+        for t, _ in _blocks(file, ("id", "ts", "model", "prediction", "score"), how):
+            if t.num_rows == 0:
+                continue
+            if model and "model" in t.column_names:
+                mine = pc.fill_null(pc.equal(t["model"], model), True)
+                if not pc.all(mine).as_py():  # one model per log is the rule: no copy then
+                    t = t.filter(mine)
+            if "prediction" not in t.column_names:
+                raise MonitorInputError(f"{file}: no 'prediction' field in the request log")
+            n = t.num_rows
+            yield pa.table({
+                "id": (t["id"].cast(pa.string()) if "id" in t.column_names
+                       else pa.nulls(n, pa.string())),
+                "ts": _times(t["ts"] if "ts" in t.column_names else pa.nulls(n, pa.string()),
+                             how),
+                "prediction": _as_string(t["prediction"]),
+                "score": (t["score"].cast(pa.float64()) if "score" in t.column_names
+                          else pa.nulls(n, pa.float64()))}, schema=PREDICTIONS)
 
 
-def _utc_fast(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """parse_utc's one-pass path on one file's column, or None when parse_utc would take its
-    slow path. Element by element the same as parse_utc on the concatenated column whenever
-    every file's column passes (that column passes exactly then)."""
+def _times(col: pa.ChunkedArray | pa.Array, how: _How) -> pa.ChunkedArray | pa.Array:
+    """A block's times: parse_utc's one-pass path, or its slow path for every block once any
+    block needs it (as parse_utc on the whole column does), so blocks never change a time."""
+    if how.slow:
+        return _utc_slow(col)
+    fast = _utc_fast(col)
+    if fast is None:
+        raise _Restart(slow=True)
+    return fast
+
+
+def read_predictions(path: Path, model: str | None) -> tuple[pa.Table, int]:
+    """Every row of the log (id, ts, prediction, score), in memory: see split_predictions."""
+    store, no_id = split_predictions(path, model, 1)
+    with store:
+        return store.table(0), no_id
+
+
+def _utc_fast(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | None:
+    """parse_utc's one-pass path, or None when parse_utc would take its slow path."""
     try:
         return col.cast(pa.string()).cast(pa.timestamp("ns", "UTC")).cast(pa.timestamp("s"),
                                                                          safe=False)
@@ -186,12 +277,7 @@ def _utc_fast(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
         return None
 
 
-def parse_utc(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """RFC 3339 times as UTC seconds (timestamp[s], fractions dropped): `Z` or a `+HH:MM`
-    offset, or none (then UTC is assumed); anything else is null."""
-    fast = _utc_fast(col)  # the common case, every time with Z or an offset: one pass
-    if fast is not None:
-        return fast
+def _utc_slow(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     col = col.cast(pa.string())
     whole = pc.replace_substring_regex(col, r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+",
                                        r"\1")
@@ -200,9 +286,11 @@ def parse_utc(col: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.coalesce(aware.cast(pa.timestamp("s")), naive)
 
 
-def _empty_predictions() -> pa.Table:
-    return pa.table({"id": pa.array([], pa.string()), "ts": pa.array([], pa.timestamp("s")),
-                     "prediction": pa.array([], pa.string()), "score": pa.array([], pa.float64())})
+def parse_utc(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """RFC 3339 times as UTC seconds (timestamp[s], fractions dropped): `Z` or a `+HH:MM`
+    offset, or none (then UTC is assumed); anything else is null."""
+    fast = _utc_fast(col)  # the common case, every time with Z or an offset: one pass
+    return fast if fast is not None else _utc_slow(col)
 
 
 @dataclass(frozen=True)
@@ -213,44 +301,54 @@ class Labels:
 
 
 def read_labels(path: Path, *, numeric: bool) -> Labels:
-    """Labels from labels.jsonl, a CSV/Parquet file or a folder of them; bad rows raise
-    MonitorInputError naming the file and the (0-based data) row."""
-    files = [path] if path.is_file() else (
-        [path / LABELS_FILE] if (path / LABELS_FILE).exists() else _files(path, None))
-    try:  # labelled_at parsed file by file, as read_predictions does with ts
-        return _read_labels(files, numeric=numeric, per_file=True)
-    except _SlowTimes:
-        return _read_labels(files, numeric=numeric, per_file=False)
-
-
-def _read_labels(files: list[Path], *, numeric: bool, per_file: bool) -> Labels:
-    parts = []
-    for file in files:
-        t = _read_one(file, ("id", "label", "labelled_at"))
-        if t.num_rows == 0:
-            continue
-        check_labels(t, file, numeric=numeric)
-        at = (t["labelled_at"].cast(pa.string()) if "labelled_at" in t.column_names
-              else pa.nulls(t.num_rows, pa.string()))
-        if per_file:
-            at = _utc_fast(at)
-            if at is None:
-                raise _SlowTimes
-        parts.append(pa.table({"id": t["id"].cast(pa.string()), "label": _as_string(t["label"]),
-                               "labelled_at": at}))
-        del t, at
-    if not parts:
-        empty = pa.table({"id": pa.array([], pa.string()), "label": pa.array([], pa.string()),
-                          "labelled_at": pa.array([], pa.timestamp("s"))})
-        return Labels(empty, 0, 0)
-    table = pa.concat_tables(parts)
-    del parts
-    if not per_file:
-        table = table.set_column(2, "labelled_at", parse_utc(table["labelled_at"]))
+    """Labels from labels.jsonl, a CSV/Parquet file or a folder of them, in memory, one row
+    per id (see split_labels); bad rows raise MonitorInputError naming the file and row."""
+    store = split_labels(path, numeric=numeric, parts=1)
+    with store:
+        table = store.table(0).drop_columns(["seq"])
     rows = table.num_rows
     # The last label given for an id wins (a corrected outcome); the others are duplicates.
     table = last_per_id(table)
     return Labels(table, rows, rows - table.num_rows)
+
+
+def split_labels(path: Path, *, numeric: bool, parts: int,
+                 spill_dir: Path | None = None) -> Parts:
+    """Every label row (id, label, labelled_at, seq) split by id into `parts`, in the order
+    read within each part; bad rows raise MonitorInputError naming the file and the (0-based
+    data) row."""
+    files = label_files(path)
+    how = _How()
+    while True:
+        store = Parts(parts, LABELS, spill_dir)
+        try:
+            for t in _label_blocks(files, numeric, how, first_seq=0):
+                store.add(t)
+            return store
+        except _Restart as r:
+            store.close()
+            how = how.after(r)
+        except BaseException:
+            store.close()
+            raise
+
+
+def _label_blocks(files: list[Path], numeric: bool, how: _How, *,
+                  first_seq: int) -> Iterator[pa.Table]:
+    seq = first_seq
+    for file in files:
+        for t, row in _blocks(file, ("id", "label", "labelled_at"), how):
+            if t.num_rows == 0:
+                continue
+            check_labels(t, file, numeric=numeric, first_row=row)
+            n = t.num_rows
+            at = (t["labelled_at"] if "labelled_at" in t.column_names
+                  else pa.nulls(n, pa.string()))
+            yield pa.table({"id": t["id"].cast(pa.string()), "label": _as_string(t["label"]),
+                            "labelled_at": _times(at, how),
+                            "seq": pa.array(np.arange(seq, seq + n, dtype=np.int64))},
+                           schema=LABELS)
+            seq += n
 
 
 def last_per_id(table: pa.Table) -> pa.Table:
@@ -265,15 +363,15 @@ def last_per_id(table: pa.Table) -> pa.Table:
     return table.take(np.sort(table.num_rows - 1 - first_from_end))
 
 
-def check_labels(t: pa.Table, file: Path, *, numeric: bool) -> None:
+def check_labels(t: pa.Table, file: Path, *, numeric: bool, first_row: int = 0) -> None:
     for name in ("id", "label"):
         if name not in t.column_names:
             raise MonitorInputError(f"{file}: no column {name!r}; labels need columns id,label "
                                     "(and optionally labelled_at)")
     ids = t["id"].cast(pa.string())
     bad = pc.invert(pc.fill_null(pc.match_substring_regex(ids, _ID_RE), False))
-    _first_bad(bad, file, "'id' is empty or not a request id (A-Z a-z 0-9 . _ : -)")
-    _first_bad(pc.is_null(t["label"]), file, "'label' is empty")
+    _first_bad(bad, file, "'id' is empty or not a request id (A-Z a-z 0-9 . _ : -)", first_row)
+    _first_bad(pc.is_null(t["label"]), file, "'label' is empty", first_row)
     if numeric:
         try:
             values = t["label"].cast(pa.float64())
@@ -282,13 +380,16 @@ def check_labels(t: pa.Table, file: Path, *, numeric: bool) -> None:
         if values is None:
             strings = t["label"].cast(pa.string())
             ok = pc.match_substring_regex(strings, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-            _first_bad(pc.invert(ok), file, "'label' is not a number (a regression model)")
+            _first_bad(pc.invert(ok), file, "'label' is not a number (a regression model)",
+                       first_row)
         else:
-            _first_bad(pc.invert(pc.is_finite(values)), file, "'label' is not a finite number")
+            _first_bad(pc.invert(pc.is_finite(values)), file, "'label' is not a finite number",
+                       first_row)
 
 
-def _first_bad(mask: pa.ChunkedArray | pa.Array, file: Path, message: str) -> None:
+def _first_bad(mask: pa.ChunkedArray | pa.Array, file: Path, message: str,
+               first_row: int = 0) -> None:
     mask = pc.fill_null(mask, True)
     if pc.any(mask).as_py():
-        row = pc.index(mask, True).as_py()
+        row = first_row + pc.index(mask, True).as_py()
         raise MonitorInputError(f"{file}: row {row}: {message}")

@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .data import Labels, MonitorInputError, last_per_id, read_labels, read_predictions
+from .data import MonitorInputError
+from .join import how_many_parts, join
 from .metrics import CLASSIFICATION, HIGHER_IS_BETTER, REGRESSION, Estimate, compute
 
 REPORT_SCHEMA = "mlgen.monitor-report/v1"
@@ -40,6 +41,8 @@ class Settings:
     gate: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     model: str | None = None
     now: datetime | None = None
+    parts: int | None = None  # None: from the input's size (join.how_many_parts)
+    spill_dir: Path | None = None  # where parts go when there are several (default: TMPDIR)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class MonitorReport:
     # Newest labelled_at over every label read (not only the window's): the labels-stopped
     # alert compares it with the time, so it must move whenever any label arrives.
     last_label_at: float | None = None
+    parts: int = 1  # how many parts the join took (join.how_many_parts)
 
     @property
     def too_few_labels(self) -> bool:
@@ -106,16 +110,12 @@ class MonitorReport:
             "actions": list(self.actions), "elapsed_seconds": round(self.elapsed_seconds, 3),
             "last_label_at": (None if self.last_label_at is None else
                               _stamp(datetime.fromtimestamp(self.last_label_at, UTC))),
+            "parts": self.parts,
         }
 
 
 def _stamp(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _dedupe_predictions(preds: pa.Table) -> tuple[pa.Table, int]:
-    kept = last_per_id(preds)  # a retried request logged twice: its last prediction counts
-    return kept, preds.num_rows - kept.num_rows
 
 
 def _positive(classes: list[str]) -> str:
@@ -140,43 +140,16 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
 
     numeric = settings.task == "regression"
     try:
-        preds, no_id = read_predictions(predictions, settings.model)
-        labels: Labels = read_labels(labels_path, numeric=numeric)
+        parts = settings.parts or how_many_parts(predictions, labels_path)
+        joined = join(predictions, labels_path, model=settings.model, numeric=numeric,
+                      start=None if settings.window is None else now - settings.window,
+                      end=now, due_by=now - settings.label_delay, parts=parts,
+                      spill_dir=settings.spill_dir)
     except MonitorInputError as exc:
         return fail(str(exc))
-    preds, dup_preds = _dedupe_predictions(preds)
-    newest = pc.max(labels.table["labelled_at"]).as_py() if labels.table.num_rows else None
+    newest = joined.newest_label
     last_label = newest.replace(tzinfo=UTC).timestamp() if newest is not None else None
-    end = pa.scalar(now.replace(tzinfo=None), pa.timestamp("s"))
-    start = (pa.scalar((now - settings.window).replace(tzinfo=None), pa.timestamp("s"))
-             if settings.window is not None else None)
-    ts = preds["ts"]
-    in_window = pc.less_equal(ts, end)
-    if start is not None:
-        in_window = pc.and_(in_window, pc.greater_equal(ts, start))
-    in_window = pc.fill_null(in_window, False)
-    due = pc.less_equal(ts, pa.scalar((now - settings.label_delay).replace(tzinfo=None),
-                                      pa.timestamp("s")))
-    due = pc.fill_null(due, False)
-
-    # The left join of labels to predictions, both one row per id after the dedupes: the row
-    # of each label's id among the predictions (null: never logged), one hash lookup.
-    pos = pc.index_in(labels.table["id"], value_set=preds["id"].combine_chunks())
-    known = pc.is_valid(pos)
-    unknown = labels.table.num_rows - int(pc.sum(known).as_py() or 0)
-    inside = pc.fill_null(pc.take(in_window, pos), False)
-    late = int(pc.sum(pc.and_(known, pc.invert(inside))).as_py() or 0)
-    taken = pos.filter(inside)
-    used = pa.table({"label": labels.table["label"].filter(inside),
-                     **{c: preds[c].take(taken) for c in ("ts", "prediction", "score")}})
-    counts = {
-        "predictions_in_window": int(pc.sum(in_window).as_py() or 0),
-        "expected": int(pc.sum(pc.and_(in_window, due)).as_py() or 0),
-        "labels_read": labels.rows, "labelled": used.num_rows,
-        "unknown_ids": unknown, "duplicate_labels": labels.duplicates,
-        "late_labels": late, "predictions_without_id": no_id,
-        "duplicate_prediction_ids": dup_preds,
-    }
+    used, counts = joined.used, joined.counts
     notes: list[str] = []
     names = settings.metrics or (REGRESSION if numeric else CLASSIFICATION)
     if used.num_rows < settings.min_labels:
@@ -184,7 +157,8 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
                      f"min_labels {settings.min_labels}: no verdict")
         return MonitorReport(_stamp(datetime.now(UTC)), window, counts, {},
                              dict(settings.training), (), (), time.perf_counter() - started,
-                             settings.model, tuple(notes), last_label_at=last_label)
+                             settings.model, tuple(notes), last_label_at=last_label,
+                             parts=parts)
     try:
         arrays = _arrays(used, numeric, notes)
     except MonitorInputError as exc:
@@ -199,7 +173,7 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
     return MonitorReport(_stamp(datetime.now(UTC)), window, counts, metrics,
                          dict(settings.training), drops, series,
                          time.perf_counter() - started, settings.model, tuple(notes),
-                         last_label_at=last_label)
+                         last_label_at=last_label, parts=parts)
 
 
 def _arrays(used: pa.Table, numeric: bool, notes: list[str]) -> dict[str, Any]:
