@@ -266,7 +266,10 @@ def test_drift_job_with_a_rejected_jenkins_token_fails_without_echoing_it(
     secret_files(secret, {"JENKINS_USER": BOT, "JENKINS_API_TOKEN": WRONG_TOKEN})
     code, out, err = run_drift_job(jenkins_model, secret, monkeypatch, capsys)
     assert code == 1, err
-    assert f"did not accept the credentials of user '{BOT}'" in err
+    # The pod has no JENKINS_API_TOKEN to check: the hint names the files it read.
+    assert (f"did not accept the credentials of user '{BOT}'; check "
+            f"JENKINS_USER_FILE={secret}/JENKINS_USER and "
+            f"JENKINS_API_TOKEN_FILE={secret}/JENKINS_API_TOKEN") in err
     report = drift_report(jenkins_model)
     assert retrain_action(report)["status"] == "failed"
     branch = jenkins_env.state.find(["ml", "retail", MODEL, "main"])
