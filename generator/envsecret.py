@@ -34,3 +34,10 @@ def env_secret(env: Mapping[str, str], name: str) -> str | None:
     if not content.strip():
         raise UsageError(f"{name}_FILE={path}: the file is empty; put the {name} in it")
     return content
+
+
+def secret_source(env: Mapping[str, str], name: str) -> str:
+    """Where `env_secret(env, name)` reads the secret, for an error's "check ..." hint: `name`,
+    or `NAME_FILE=path` when the file is used (a pod has no `name` variable to check)."""
+    path = env.get(name + "_FILE")
+    return f"{name}_FILE={path}" if path and not env.get(name) else name

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from mlgen.models.contract import SPEC_FILENAME
 
-from .errors import MlgenError
+from .publish.github.template_overrides import fetch_template_overrides
 
 if TYPE_CHECKING:
     from .publish.github.sync_pr import OverridePolicy, RemoteRender
@@ -55,18 +55,9 @@ def render_monorepo_remote(spec_text: str, source: str, fetch: Callable[[str], b
                 notes.append(overrides.note(f"{entry.folder}/{spec.templates}"))
                 spec = spec.model_copy(update={"templates": None})
             elif spec.templates:
-                prefix = f"{entry.folder}/" + spec.templates.strip("/").removeprefix(
-                    "./").rstrip("/") + "/"
-                files = [p for p in override_paths if p.startswith(prefix)]
-                if not files:
-                    raise MlgenError(f"{repository}:{entry.folder}/{SPEC_FILENAME}: templates: "
-                                     f"{spec.templates!r} names no folder of files in the "
-                                     "repository")
-                for path in files:
-                    data = fetch(path)
-                    if data is not None:
-                        (root / path).parent.mkdir(parents=True, exist_ok=True)
-                        (root / path).write_bytes(data)
+                fetch_template_overrides(spec.templates,
+                                         f"{repository}:{entry.folder}/{SPEC_FILENAME}",
+                                         override_paths, fetch, root, folder=entry.folder)
             models.append(replace(entry, spec=spec))
         mono = Monorepo(root, tuple(models))
         used: dict[str, dict[str, str]] = {}

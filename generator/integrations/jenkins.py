@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from ..envsecret import env_secret
+from ..envsecret import env_secret, secret_source
 from ..errors import MlgenError, UsageError, require_extra
 
 T = TypeVar("T")
@@ -69,6 +69,9 @@ class Connection:
     timeout: float = 30.0
     retries: int = 3
     backoff: float = 0.5  # seconds before the first retry; doubles each time
+    # What a refused login tells the user to check: the variables (or files) the user and
+    # token came from.
+    credentials_from: str = "JENKINS_USER and JENKINS_API_TOKEN"
 
 
 def connection_from(
@@ -96,10 +99,12 @@ def connection_from(
     if bool(final_user) != bool(final_token):
         raise UsageError("give both JENKINS_USER and JENKINS_API_TOKEN (or their *_FILE "
                          "variables, or --user and the token), or neither for anonymous access")
+    sources = ("JENKINS_USER" if user else secret_source(env, "JENKINS_USER"),
+               "JENKINS_API_TOKEN" if token else secret_source(env, "JENKINS_API_TOKEN"))
     return Connection(url=final_url if final_url.endswith("/") else final_url + "/",
                       user=final_user, token=final_token,
                       ca_bundle=ca_bundle or env.get("JENKINS_CA_BUNDLE") or None,
-                      timeout=timeout, retries=retries)
+                      timeout=timeout, retries=retries, credentials_from=" and ".join(sources))
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,7 @@ class JenkinsClient:
         if code == 401:
             return JenkinsError(f"job {job}: {operation} refused (401): Jenkins at {self.conn.url} "
                                 f"did not accept the credentials of user '{who}'; check "
-                                "JENKINS_USER and JENKINS_API_TOKEN")
+                                f"{self.conn.credentials_from}")
         if code == 403:
             if "No valid crumb" in message:
                 return JenkinsError(f"job {job}: {operation} refused (403): no valid CSRF crumb; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlgen.envsecret import env_secret
+from mlgen.envsecret import env_secret, secret_source
 from mlgen.errors import UsageError
 
 
@@ -28,3 +28,9 @@ def test_missing_or_empty_file_names_the_variable_and_path(
         env_secret({"JENKINS_API_TOKEN_FILE": str(path)}, "JENKINS_API_TOKEN")
     assert str(caught.value).startswith(f"JENKINS_API_TOKEN_FILE={path}: ")
     assert ("empty" if content is not None else "cannot read") in str(caught.value)
+
+
+def test_secret_source_names_what_env_secret_reads() -> None:
+    assert secret_source({"T": "plain", "T_FILE": "/run/t"}, "T") == "T"
+    assert secret_source({"T_FILE": "/run/t"}, "T") == "T_FILE=/run/t"
+    assert secret_source({}, "T") == "T"

@@ -185,3 +185,41 @@ def test_the_bot_checks_and_syncs_a_monorepo_pull_request(tmp_path: Path) -> Non
             assert bot.failures == 0
         finally:
             bot.stop()
+
+
+OVERRIDE = "ci/templates/docker/dockerignore.j2"
+CUSTOM = "# fraud's own ignore list\n*.parquet\n"
+
+
+def with_fraud_overrides(override_at: str) -> dict[str, bytes]:
+    """The example monorepo with `templates: ci/templates` in fraud's spec and one override
+    file at `override_at` (a repository path)."""
+    files = files_of(MONOREPO)
+    spec = "models/fraud/mlgen.yaml"
+    files[spec] = files[spec] + b"templates: ./ci/templates/\n"
+    files[override_at] = CUSTOM.encode()
+    return files
+
+
+def test_sync_pr_renders_a_models_trusted_overrides_from_its_own_folder(
+        github_env: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    github_env.add_repo("bank-ml/models", with_fraud_overrides(f"models/fraud/{OVERRIDE}"))
+    code, out, err = call_mlgen(capsys, "sync", "--pr", "--repo", "bank-ml/models",
+                                "--trust-templates", "bank-ml/models")
+    assert code == 0, out + err
+    git = github_env.state.repo("bank-ml", "models").git
+    fraud = git.git("show", "refs/heads/mlgen/sync:models/fraud/.dockerignore").decode()
+    rent = git.git("show", "refs/heads/mlgen/sync:models/rent/.dockerignore").decode()
+    assert fraud.endswith(CUSTOM) and CUSTOM not in rent
+
+
+def test_a_models_overrides_folder_is_relative_to_its_folder_not_the_root(
+        github_env: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    # The folder exists at the repository root only: fraud's `ci/templates` names nothing.
+    github_env.add_repo("bank-ml/models", with_fraud_overrides(OVERRIDE))
+    code, out, err = call_mlgen(capsys, "sync", "--pr", "--repo", "bank-ml/models",
+                                "--trust-templates", "bank-ml/models")
+    assert code != 0
+    assert ("bank-ml/models:models/fraud/mlgen.yaml: templates: './ci/templates/' names no "
+            "folder of files in the repository") in err, out + err
+    assert github_env.state.repo("bank-ml", "models").pulls == []

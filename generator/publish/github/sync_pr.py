@@ -31,6 +31,7 @@ from ... import __version__
 from ...errors import MlgenError, TemplateSandboxError
 from ...render import Artifact
 from ...sync.lock import LOCK_PATH, Lock, TemplateSet, decode_text, encode_text, sha256_text
+from .template_overrides import fetch_template_overrides
 
 if TYPE_CHECKING:
     from ...integrations.github.client import GitHubClient, Repository, RepoTree
@@ -136,16 +137,7 @@ def render_spec(spec_text: str, source: str, fetch: Callable[[str], bytes | None
     with tempfile.TemporaryDirectory(prefix="mlgen-remote-") as tmp:
         root = Path(tmp)
         if spec.templates:
-            prefix = spec.templates.strip("/").removeprefix("./").rstrip("/") + "/"
-            wanted = [p for p in override_paths if p.startswith(prefix)]
-            if not wanted:
-                raise MlgenError(f"{source}: templates: {spec.templates!r} names no folder of "
-                                 "files in the repository")
-            for path in wanted:
-                data = fetch(path)
-                if data is not None:
-                    (root / path).parent.mkdir(parents=True, exist_ok=True)
-                    (root / path).write_bytes(data)
+            fetch_template_overrides(spec.templates, source, override_paths, fetch, root)
         used: dict[str, str] = {}
         try:
             artifacts = render_artifacts(spec, root, (), extra_templates, used_templates=used)

@@ -42,3 +42,24 @@ def write_request_log(df: pd.DataFrame, folder: Path, *, ts: str = "2030-01-01T0
                 json.dumps({"ts": ts, "model": model, "features": row, "prediction": 0}) + "\n"
             )
     return path
+
+
+SHIFTED = ("num00", "num01", "cat0")  # what write_drifted_window moves: half the features
+
+
+def write_drifted_window(root: Path, logs: Path, *, model: str, ts: str
+                         ) -> tuple[list[str], list[str]]:
+    """What the drift job finds in a model repository: a reference profile at drift.reference's
+    default (artifacts/reference_profile.json) and, in the request log `logs`, 3000 rows logged
+    at `ts` whose SHIFTED features moved by one standard deviation. Returns the feature names
+    (numeric, categorical) for the spec."""
+    from mlgen.models.profile import write_profile
+
+    ref = frame(np.random.default_rng(11), 4_000, numeric=4, categorical=2)
+    numeric, categorical = names(ref)
+    write_profile(ref, root / "artifacts" / "reference_profile.json", numeric=numeric,
+                  categorical=categorical, model=model)
+    cur = frame(np.random.default_rng(12), 3_000, numeric=4, categorical=2, shifted=SHIFTED,
+                shift=1.0)
+    write_request_log(cur, logs, ts=ts, model=model)
+    return numeric, categorical

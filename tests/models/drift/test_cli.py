@@ -16,9 +16,13 @@ from mlgen.cli import main
 from mlgen.models.profile import write_profile
 from mlgen.publish.retrain import HOOKS, CommandHook, get_hook
 
-from tests.models.drift.helpers import frame, names, write_request_log
-
-SHIFTED = ("num00", "num01", "cat0")
+from tests.models.drift.helpers import (
+    SHIFTED,
+    frame,
+    names,
+    write_drifted_window,
+    write_request_log,
+)
 
 
 def _rfc3339(t: datetime) -> str:
@@ -27,15 +31,9 @@ def _rfc3339(t: datetime) -> str:
 
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
-    ref = frame(np.random.default_rng(11), 4_000, numeric=4, categorical=2)
-    numeric, categorical = names(ref)
-    write_profile(ref, tmp_path / "artifacts" / "reference_profile.json", numeric=numeric,
-                  categorical=categorical, model="demo")
-    cur = frame(
-        np.random.default_rng(12), 3_000, numeric=4, categorical=2, shifted=SHIFTED, shift=1.0
-    )
     now = datetime.now(UTC)
-    write_request_log(cur, tmp_path / "logs", ts=_rfc3339(now - timedelta(hours=1)))
+    numeric, categorical = write_drifted_window(tmp_path, tmp_path / "logs", model="demo",
+                                                ts=_rfc3339(now - timedelta(hours=1)))
     # Rows outside a 24h window, that only `--window all` reads:
     old = frame(np.random.default_rng(13), 3_000, numeric=4, categorical=2)
     write_request_log(old, tmp_path / "logs", ts=_rfc3339(now - timedelta(days=30)))

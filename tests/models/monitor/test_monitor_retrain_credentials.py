@@ -21,6 +21,7 @@ from tests.emulators.jenkins import JenkinsEmulator
 from tests.helpers import EXAMPLES, call_mlgen
 from tests.models.monitor.test_monitor_cli import NOW_ARG, make_project
 from tests.models.monitor.test_monitor_retrain_emulators import with_hook
+from tests.models.retrain_credentials import KEYS, MOUNT, cronjobs, pod, secret_files
 
 # The Jenkins emulator fixtures live with the publish tests; imported, pytest uses them here.
 from tests.publish.jenkins.conftest import (  # noqa: F401
@@ -33,8 +34,6 @@ from tests.publish.jenkins.conftest import (  # noqa: F401
 from tests.validate.helpers import need
 
 CREDIT_RISK: dict[str, Any] = yaml.safe_load((EXAMPLES / "credit-risk" / "mlgen.yaml").read_text())
-MOUNT = "/var/run/secrets/mlgen/retrain"
-KEYS = {"jenkins": ["JENKINS_USER", "JENKINS_API_TOKEN"], "github": ["GITHUB_TOKEN"]}
 
 
 def credit_risk(hook: str, *, on_drop: list[str] | None = None) -> dict[str, Any]:
@@ -43,18 +42,6 @@ def credit_risk(hook: str, *, on_drop: list[str] | None = None) -> dict[str, Any
     if on_drop is not None:
         data["monitor"]["on_drop"] = on_drop
     return data
-
-
-def cronjobs(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    spec = Spec.model_validate(data)
-    return {a.path.rsplit("/", 1)[-1]: yaml.safe_load(a.text)
-            for a in render_artifacts(spec, EXAMPLES / "credit-risk")
-            if a.path.startswith("k8s/base/cronjob-")}
-
-
-def pod(job: dict[str, Any]) -> dict[str, Any]:
-    pod_spec: dict[str, Any] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return pod_spec
 
 
 @pytest.mark.parametrize("hook", ["jenkins", "github"])
@@ -117,15 +104,6 @@ def test_github_variant_passes_validate(tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.rstrip().endswith(": clean")
-
-
-def secret_files(folder: Path, values: dict[str, str]) -> dict[str, str]:
-    """The Secret's files as the kubelet mounts them (`--from-file` keeps a trailing newline),
-    and the *_FILE variables the CronJob sets."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, value in values.items():
-        (folder / key).write_text(value + "\n")
-    return {f"{key}_FILE": str(folder / key) for key in values}
 
 
 def test_jenkins_hook_reads_the_token_file_and_builds(

@@ -161,6 +161,30 @@ def test_sync_pr_trusts_overrides_only_when_told(tmp_path: Path, mlgen: Any) -> 
         assert sync_branch_file(emu, "org/one", ".dockerignore").endswith(CUSTOM)
 
 
+def test_trusted_overrides_folder_is_found_however_the_spec_spells_it(mlgen: Any) -> None:
+    with Emulator() as emu:
+        emu.add_repo("org/one", {"mlgen.yaml": EXAMPLE_SPEC + "templates: ./ci/templates/\n",
+                                 OVERRIDE: CUSTOM})
+        code, out, err = mlgen(emu, "sync", "--pr", "--repo", "org/one", "--trust-templates",
+                               "org/one")
+        assert code == 0, out + err
+        assert sync_branch_file(emu, "org/one", ".dockerignore").endswith(CUSTOM)
+
+
+def test_trusted_overrides_folder_with_no_files_is_an_error_naming_the_spec(
+        mlgen: Any) -> None:
+    with Emulator() as emu:
+        # The files sit in another folder: rendering must not fall back to the built-ins.
+        emu.add_repo("org/one", {"mlgen.yaml": EXAMPLE_SPEC + "templates: ci/tmpl\n",
+                                 OVERRIDE: CUSTOM})
+        code, out, err = mlgen(emu, "sync", "--pr", "--repo", "org/one", "--trust-templates",
+                               "org/one")
+        assert code != 0
+        assert ("org/one:mlgen.yaml: templates: 'ci/tmpl' names no folder of files in the "
+                "repository") in err, out + err
+        assert emu.state.repo("org", "one").pulls == []
+
+
 @pytest.mark.parametrize("text, message", [
     ("- {repository: org/a, trust_templates: 'yes'}\n",
      "item 1: trust_templates: expected true or false, got 'yes'"),

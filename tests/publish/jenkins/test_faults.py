@@ -45,6 +45,7 @@ def test_401_and_403_name_the_job_and_the_missing_permission(emulator: JenkinsEm
         client(emulator, token="s3cret-wrong-token").get_config("ml/a")
     message = str(bad_token.value)
     assert "job ml/a" in message and "(401)" in message and "s3cret" not in message
+    assert message.endswith("check JENKINS_USER and JENKINS_API_TOKEN")
     with pytest.raises(JenkinsError, match=r"job a: create refused \(403\): user 'reader' is "
                                            r"missing the Job/Create permission"):
         client(emulator, "reader", "reader-token").create_item("a", "<flow-definition/>")
