@@ -1,9 +1,9 @@
 """Reading predictions (the request log) and labels (labels.jsonl, CSV, Parquet) as arrow.
 
-Columnar all the way: pyarrow's JSON/CSV/Parquet readers, then arrow compute for the window,
-a dictionary-code sort for the duplicates and one hash lookup for the join, so 1M x 1M rows
-take seconds (benchmarks/monitor_bench.py) and memory stays a few columns wide: the request
-log's `features` are skipped by the JSON reader, never built.
+Block by block (about a MiB of a file at a time) with pyarrow's JSON/CSV/Parquet readers,
+each block's rows sent to their part by request id (parts.py), so no file and no window is
+ever held whole; the request log's `features` are skipped by the JSON reader, never built.
+The join itself is join.py; `last_per_id` is the de-duplication both sides use.
 """
 from __future__ import annotations
 
@@ -55,10 +55,8 @@ def label_files(path: Path) -> list[Path]:
 
 PREDICTIONS = pa.schema([("id", pa.string()), ("ts", pa.timestamp("s")),
                          ("prediction", pa.string()), ("score", pa.float64())])
-# seq: the label's row number over all files read, so part-by-part results can be put back
-# in the order reading everything at once gives.
 LABELS = pa.schema([("id", pa.string()), ("label", pa.string()),
-                    ("labelled_at", pa.timestamp("s")), ("seq", pa.int64())])
+                    ("labelled_at", pa.timestamp("s"))])
 
 
 class _Restart(Exception):
@@ -305,7 +303,7 @@ def read_labels(path: Path, *, numeric: bool) -> Labels:
     per id (see split_labels); bad rows raise MonitorInputError naming the file and row."""
     store = split_labels(path, numeric=numeric, parts=1)
     with store:
-        table = store.table(0).drop_columns(["seq"])
+        table = store.table(0)
     rows = table.num_rows
     # The last label given for an id wins (a corrected outcome); the others are duplicates.
     table = last_per_id(table)
@@ -314,7 +312,7 @@ def read_labels(path: Path, *, numeric: bool) -> Labels:
 
 def split_labels(path: Path, *, numeric: bool, parts: int,
                  spill_dir: Path | None = None) -> Parts:
-    """Every label row (id, label, labelled_at, seq) split by id into `parts`, in the order
+    """Every label row (id, label, labelled_at) split by id into `parts`, in the order
     read within each part; bad rows raise MonitorInputError naming the file and the (0-based
     data) row."""
     files = label_files(path)
@@ -322,7 +320,7 @@ def split_labels(path: Path, *, numeric: bool, parts: int,
     while True:
         store = Parts(parts, LABELS, spill_dir)
         try:
-            for t in _label_blocks(files, numeric, how, first_seq=0):
+            for t in _label_blocks(files, numeric, how):
                 store.add(t)
             return store
         except _Restart as r:
@@ -333,9 +331,7 @@ def split_labels(path: Path, *, numeric: bool, parts: int,
             raise
 
 
-def _label_blocks(files: list[Path], numeric: bool, how: _How, *,
-                  first_seq: int) -> Iterator[pa.Table]:
-    seq = first_seq
+def _label_blocks(files: list[Path], numeric: bool, how: _How) -> Iterator[pa.Table]:
     for file in files:
         for t, row in _blocks(file, ("id", "label", "labelled_at"), how):
             if t.num_rows == 0:
@@ -345,10 +341,7 @@ def _label_blocks(files: list[Path], numeric: bool, how: _How, *,
             at = (t["labelled_at"] if "labelled_at" in t.column_names
                   else pa.nulls(n, pa.string()))
             yield pa.table({"id": t["id"].cast(pa.string()), "label": _as_string(t["label"]),
-                            "labelled_at": _times(at, how),
-                            "seq": pa.array(np.arange(seq, seq + n, dtype=np.int64))},
-                           schema=LABELS)
-            seq += n
+                            "labelled_at": _times(at, how)}, schema=LABELS)
 
 
 def last_per_id(table: pa.Table) -> pa.Table:

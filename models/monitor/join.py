@@ -3,8 +3,10 @@
 Both sides are split by a hash of the request id (parts.py), so an id's predictions and labels
 are in the same part: de-duplicating (the last prediction of a retried request, the last label
 of a corrected outcome) and joining one part at a time gives what doing it on everything gives,
-and memory holds one part. What is kept across parts is only what the metrics need: each
-labelled prediction's label, time, prediction and score, put back in label order at the end.
+and memory holds one part. What is kept across parts is only what the metrics need, as
+numpy columns: each labelled prediction's time, score, and label and prediction (class codes,
+or numbers for a regression), about 24 bytes a row. The metrics (metrics.py) do not depend on
+the rows' order, so neither the number of parts nor the files' order changes a report.
 """
 from __future__ import annotations
 
@@ -34,9 +36,73 @@ COUNTS = ("predictions_in_window", "expected", "labels_read", "labelled", "unkno
 
 @dataclass
 class Joined:
-    used: pa.Table  # label, ts, prediction, score: one row per labelled prediction in window
+    """One row per labelled prediction in the window, as numpy columns."""
+
+    ts: np.ndarray  # int64 seconds (naive UTC)
+    score: np.ndarray  # float64, NaN where the log has no score
+    label: np.ndarray  # int32 codes into `classes` (-1: none), float64 for a regression
+    prediction: np.ndarray  # the same
+    classes: list[str] = field(default_factory=list)  # the codes' class names
+    score_missing: int = 0  # rows whose score is null
     counts: dict[str, int] = field(default_factory=dict)
     newest_label: datetime | None = None  # newest labelled_at of the (de-duplicated) labels
+
+    @property
+    def rows(self) -> int:
+        return len(self.ts)
+
+
+class _Columns:
+    """The labelled rows of each part, compacted as they come."""
+
+    def __init__(self, numeric: bool) -> None:
+        self.numeric = numeric
+        self.classes: dict[str, int] = {}
+        self.parts: dict[str, list[np.ndarray]] = {c: [] for c in _NAMES}
+        self.score_missing = 0
+
+    def add(self, used: pa.Table) -> None:
+        if used.num_rows == 0:
+            return
+        self.parts["ts"].append(used["ts"].cast(pa.int64()).to_numpy())
+        self.score_missing += used["score"].null_count
+        self.parts["score"].append(
+            pc.fill_null(used["score"], np.nan).to_numpy(zero_copy_only=False))
+        for name in ("label", "prediction"):
+            self.parts[name].append(self._values(used[name]))
+
+    def _values(self, col: pa.ChunkedArray) -> np.ndarray:
+        if self.numeric:
+            try:
+                return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False),
+                                  np.float64)
+            except pa.ArrowInvalid as exc:
+                raise MonitorInputError(
+                    f"a regression prediction or label is not a number: {exc}") from None
+        coded = col.combine_chunks().dictionary_encode()
+        names = coded.dictionary.to_pylist()
+        to_global = np.array([self.classes.setdefault(n, len(self.classes)) for n in names]
+                             + [-1], np.int32)
+        indices = pc.fill_null(coded.indices, len(names)).to_numpy()
+        codes: np.ndarray = to_global[indices]
+        return codes
+
+    def joined(self, counts: dict[str, int], newest: datetime | None) -> Joined:
+        columns = {}
+        for name in _NAMES:  # one column's parts freed before the next is joined
+            chunks = self.parts.pop(name)
+            columns[name] = (np.concatenate(chunks) if chunks
+                             else np.zeros(0, _EMPTY_TYPES[name] if self.numeric
+                                           or name in ("ts", "score") else np.int32))
+            del chunks
+        return Joined(columns["ts"], columns["score"], columns["label"],
+                      columns["prediction"], list(self.classes), self.score_missing,
+                      counts, newest)
+
+
+_NAMES = ("ts", "score", "label", "prediction")
+_EMPTY_TYPES = {"ts": np.int64, "score": np.float64, "label": np.float64,
+                "prediction": np.float64}
 
 
 def how_many_parts(predictions: Path, labels: Path) -> int:
@@ -70,34 +136,16 @@ def _join(predictions: Path, labels: Path, *, model: str | None, numeric: bool,
         with label_parts:
             counts = dict.fromkeys(COUNTS, 0)
             counts["predictions_without_id"] = no_id
-            used: list[pa.Table] = []
+            used = _Columns(numeric)
             newest: datetime | None = None
             for i in range(parts):
                 part, part_newest = _join_part(pred_parts.table(i), label_parts.table(i),
                                                ts_start, ts_end, ts_due, counts)
-                if part.num_rows:
-                    used.append(part)
+                used.add(part)
+                del part
                 if part_newest is not None and (newest is None or part_newest > newest):
                     newest = part_newest
-    if not used:
-        return Joined(_EMPTY, counts, newest)
-    # Back in label order (what joining everything at once gives, so sums and the interval
-    # draws never depend on the number of parts), one column at a time: the parts' copy of a
-    # column goes as soon as its ordered copy is made.
-    order = np.argsort(pa.chunked_array([t["seq"] for t in used]).to_numpy(), kind="stable")
-    columns = {c: [t[c] for t in used] for c in _EMPTY.column_names}
-    del used
-    ordered = {}
-    for c in _EMPTY.column_names:
-        ordered[c] = pa.chunked_array(
-            [chunk for col in columns.pop(c) for chunk in col.chunks],
-            _EMPTY.schema.field(c).type).take(order)
-    return Joined(pa.table(ordered), counts, newest)
-
-
-_EMPTY = pa.table({"label": pa.array([], pa.string()), "ts": pa.array([], pa.timestamp("s")),
-                   "prediction": pa.array([], pa.string()),
-                   "score": pa.array([], pa.float64())})
+    return used.joined(counts, newest)
 
 
 def _scalar(dt: datetime) -> pa.Scalar:
@@ -133,7 +181,6 @@ def _join_part(preds: pa.Table, labels: pa.Table, start: pa.Scalar | None, end: 
     counts["late_labels"] += int(pc.sum(pc.and_(known, pc.invert(inside))).as_py() or 0)
     taken = pos.filter(inside)
     used = pa.table({"label": labels["label"].filter(inside),
-                     **{c: preds[c].take(taken) for c in ("ts", "prediction", "score")},
-                     "seq": labels["seq"].filter(inside)})
+                     **{c: preds[c].take(taken) for c in ("ts", "prediction", "score")}})
     counts["labelled"] += used.num_rows
     return used, newest

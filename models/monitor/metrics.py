@@ -96,23 +96,45 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> Estimate:
 
 
 def _mean_ci(name: str, values: np.ndarray) -> Estimate:
+    """Mean and its normal interval. `values` must be in a canonical order (sorted), so the
+    floating-point sums, and so the report, do not depend on the rows' order (the join's
+    parts, the files' order)."""
     mean = float(values.mean())
     half = Z95 * float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else math.nan
     return Estimate(name, mean, mean - half, mean + half, "analytic")
 
 
+def _sorted(values: np.ndarray) -> np.ndarray:
+    values.sort()  # in place: callers pass a temporary
+    return values
+
+
+def brier(y: np.ndarray, score: np.ndarray) -> Estimate:
+    """Mean squared error of the score: (score - y) ** 2 in one window-long array, sorted."""
+    squared = y.astype(np.float64)
+    np.subtract(score, squared, out=squared)
+    np.square(squared, out=squared)
+    return _mean_ci("brier", _sorted(squared))
+
+
 def regression_metric(name: str, y: np.ndarray, yhat: np.ndarray) -> Estimate:
     err = yhat - y
     if name == "mae":
-        return _mean_ci("mae", np.abs(err))
+        return _mean_ci("mae", _sorted(np.abs(err)))
+    np.square(err, out=err)
+    err.sort()
     if name == "rmse":
-        mse = _mean_ci("mse", err * err)
+        mse = _mean_ci("mse", err)
         rmse = math.sqrt(mse.value)
         # delta method: se(rmse) = se(mse) / (2 rmse)
         half = (mse.high - mse.value) / (2 * rmse) if rmse > 0 and mse.high is not None else 0.0
         return Estimate("rmse", rmse, max(0.0, rmse - half), rmse + half, "analytic")
-    total = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((err * err).sum()) / total if total > 0 else math.nan
+    ys = _sorted(y.copy())
+    ys -= ys.mean()
+    np.square(ys, out=ys)
+    ys.sort()
+    total = float(ys.sum())
+    r2 = 1.0 - float(err.sum()) / total if total > 0 else math.nan
     return Estimate("r2", r2, None, None, "none")
 
 
@@ -129,7 +151,7 @@ def compute(names: Iterable[str], *, y: np.ndarray, prediction: np.ndarray,
         elif name == "roc_auc" and score is not None:
             out[name] = roc_auc(y, score)
         elif name == "brier" and score is not None:
-            out[name] = _mean_ci("brier", (score - y.astype(np.float64)) ** 2)
+            out[name] = brier(y, score)
         elif name in REGRESSION:
             out[name] = regression_metric(name, y, prediction)
     return out

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .data import MonitorInputError
-from .join import how_many_parts, join
+from .join import Joined, how_many_parts, join
 from .metrics import CLASSIFICATION, HIGHER_IS_BETTER, REGRESSION, Estimate, compute
 
 REPORT_SCHEMA = "mlgen.monitor-report/v1"
@@ -149,57 +147,42 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
         return fail(str(exc))
     newest = joined.newest_label
     last_label = newest.replace(tzinfo=UTC).timestamp() if newest is not None else None
-    used, counts = joined.used, joined.counts
+    counts = joined.counts
     notes: list[str] = []
     names = settings.metrics or (REGRESSION if numeric else CLASSIFICATION)
-    if used.num_rows < settings.min_labels:
-        notes.append(f"{used.num_rows} labelled predictions in the window, fewer than "
+    if joined.rows < settings.min_labels:
+        notes.append(f"{joined.rows} labelled predictions in the window, fewer than "
                      f"min_labels {settings.min_labels}: no verdict")
         return MonitorReport(_stamp(datetime.now(UTC)), window, counts, {},
                              dict(settings.training), (), (), time.perf_counter() - started,
                              settings.model, tuple(notes), last_label_at=last_label,
                              parts=parts)
-    try:
-        arrays = _arrays(used, numeric, notes)
-    except MonitorInputError as exc:
-        return fail(str(exc))
+    arrays = _arrays(joined, numeric, notes)
     metrics = compute(names, **arrays)
     missing = [n for n in names if n not in metrics]
     if missing:
         notes.append("not computed (needs scores in the log, a binary task, or is not a live "
                      "metric): " + ", ".join(missing))
     drops = tuple(_drops(metrics, settings, window))
-    series = tuple(_series(used, numeric, names, metrics, settings, now))
+    series = tuple(_series(joined.ts, arrays, names, metrics, settings, now))
     return MonitorReport(_stamp(datetime.now(UTC)), window, counts, metrics,
                          dict(settings.training), drops, series,
                          time.perf_counter() - started, settings.model, tuple(notes),
                          last_label_at=last_label, parts=parts)
 
 
-def _arrays(used: pa.Table, numeric: bool, notes: list[str]) -> dict[str, Any]:
+def _arrays(joined: Joined, numeric: bool, notes: list[str]) -> dict[str, Any]:
     if numeric:
-        try:
-            y = used["label"].cast(pa.float64()).to_numpy()
-            yhat = used["prediction"].cast(pa.float64()).to_numpy()
-        except pa.ArrowInvalid as exc:
-            raise MonitorInputError(f"a regression prediction or label is not a number: {exc}") \
-                from None
-        return {"y": y, "prediction": yhat, "score": None}
-    classes = pc.unique(pa.chunked_array(used["label"].chunks + used["prediction"].chunks))
-    values = [c for c in classes.to_pylist() if c is not None]
+        return {"y": joined.label, "prediction": joined.prediction, "score": None}
+    values = joined.classes  # every class among the labelled rows' labels and predictions
     if len(values) > 2:
         notes.append(f"{len(values)} classes: precision/recall/f1/roc_auc are binary metrics; "
                      "accuracy counts correct predictions")
-        correct = pc.equal(used["label"], used["prediction"]).to_numpy(zero_copy_only=False)
+        correct = (joined.label == joined.prediction) & (joined.prediction >= 0)
         return {"y": np.ones(len(correct), bool), "prediction": correct, "score": None}
-    positive = _positive(values) if values else "1"
-    y = pc.equal(used["label"], positive).to_numpy(zero_copy_only=False)
-    yhat = pc.fill_null(pc.equal(used["prediction"], positive), False).to_numpy(
-        zero_copy_only=False)
-    score = None
-    if used["score"].null_count == 0:
-        score = used["score"].to_numpy()
-    return {"y": y, "prediction": yhat, "score": score}
+    positive = values.index(_positive(values)) if values else -2
+    return {"y": joined.label == positive, "prediction": joined.prediction == positive,
+            "score": joined.score if joined.score_missing == 0 else None}
 
 
 def _drops(metrics: Mapping[str, Estimate], s: Settings, window: Mapping[str, Any]):  # type: ignore[no-untyped-def]
@@ -233,19 +216,17 @@ def _drops(metrics: Mapping[str, Estimate], s: Settings, window: Mapping[str, An
                        f"{name} {est.value:.4g} is above the gate's max {high:.4g} over the {span}")
 
 
-def _series(used: pa.Table, numeric: bool, names: tuple[str, ...],
+def _series(ts: np.ndarray, arrays: Mapping[str, Any], names: tuple[str, ...],
             metrics: Mapping[str, Estimate], s: Settings,
             now: datetime) -> Iterator[dict[str, Any]]:
     """The first computed metric per time bucket, for the plot."""
     if not metrics:
         return
     name = next(n for n in names if n in metrics)
-    ts = used["ts"].cast(pa.int64()).to_numpy()
     lo = int(ts.min()) if s.window is None else int((now - s.window).timestamp())
     hi = int(now.timestamp())
     edges = np.linspace(lo, hi + 1, BUCKETS + 1)
     which = np.clip(np.searchsorted(edges, ts, side="right") - 1, 0, BUCKETS - 1)
-    arrays = _arrays(used, numeric, [])
     for b in range(BUCKETS):
         mask = which == b
         n = int(mask.sum())
