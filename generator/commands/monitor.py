@@ -76,8 +76,8 @@ def parse_now(text: str | None) -> datetime | None:
               help="Join in this many parts by request id, one in memory at a time "
                    "[default: one per 48 MB of input].")
 @click.option("--spill-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Scratch folder for a big window's parts, about 70 bytes per prediction "
-                   "and label, deleted after the run [default: $TMPDIR].")
+              help="Scratch folder for a big window's parts, about 30 bytes + the id per "
+                   "prediction and label, deleted after the run [default: $TMPDIR].")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report on stdout.")
 @click.option("--dry-run", is_flag=True, help="Say what on_drop would do; trigger nothing.")
 @click.pass_context

@@ -158,7 +158,10 @@ def run_monitor(predictions: Path, labels_path: Path, settings: Settings) -> Mon
                              settings.model, tuple(notes), last_label_at=last_label,
                              parts=parts)
     arrays = _arrays(joined, numeric, notes)
-    metrics = compute(names, **arrays)
+    computable = names
+    if not numeric and len(joined.classes) > 2:  # y is "correct" here: only accuracy means it
+        computable = tuple(n for n in names if n == "accuracy")
+    metrics = compute(computable, **arrays)
     missing = [n for n in names if n not in metrics]
     if missing:
         notes.append("not computed (needs scores in the log, a binary task, or is not a live "

@@ -233,3 +233,52 @@ def test_auc_with_ties_is_exact() -> None:
         n1 = int(y.sum())
         n0 = len(y) - n1
         assert got == (ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0)
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass", "no_scores"])
+def test_parts_give_one_report_for_every_task(tmp_path: Path, task: str) -> None:
+    """Regression numbers, three classes (accuracy only) and a log without scores go through
+    the compact columns too: split or not, the same report."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    rows, labels = [], []
+    for i in range(n):
+        ts = f"2026-11-{28 + i % 3:02d}T{i % 24:02d}:00:00Z"
+        if task == "regression":
+            truth = float(rng.normal(100, 20))
+            pred: object = round(truth + float(rng.normal(0, 5)), 3)
+            label: object = round(truth, 3)
+        else:
+            label = ["a", "b", "c"][i % 3] if task == "multiclass" else i % 2
+            pred = label if rng.random() < 0.7 else (["a", "b", "c"][(i + 1) % 3]
+                                                      if task == "multiclass" else 1 - i % 2)
+        row = {"ts": ts, "model": "m", "id": f"q{i}", "prediction": pred}
+        if task == "regression":
+            row["score"] = None
+        rows.append(json.dumps(row))
+        labels.append(json.dumps({"id": f"q{i}", "label": label,
+                                  "labelled_at": "2026-12-01T00:00:00Z"}))
+    (logs / "requests.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "labels.jsonl").write_text("\n".join(labels) + "\n")
+    settings = {"task": "regression" if task == "regression" else "classification",
+                "window": timedelta(days=7), "now": NOW, "model": "m", "min_labels": 50}
+
+    def report(parts: int) -> dict[str, Any]:
+        doc = run_monitor(logs, tmp_path / "labels.jsonl",
+                          Settings(**settings, parts=parts, spill_dir=tmp_path / "s")).as_dict()
+        for key in ("generated_at", "elapsed_seconds", "parts"):
+            doc.pop(key)
+        return doc
+
+    whole = report(1)
+    assert whole["error"] is None and whole["counts"]["labelled"] == n
+    want = {"regression": {"rmse", "mae", "r2"}, "multiclass": {"accuracy"},
+            "no_scores": {"accuracy", "f1", "precision", "recall"}}[task]
+    assert set(whole["metrics"]) == want
+    if task == "regression":
+        assert 4 < whole["metrics"]["rmse"]["value"] < 6
+    else:
+        assert 0.65 < whole["metrics"]["accuracy"]["value"] < 0.75
+    assert report(4) == whole
