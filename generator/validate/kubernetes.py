@@ -33,6 +33,11 @@ def overlay_output(ws: Workspace, overlay: str) -> str:
     return str(ws.scratch / "kustomize" / (overlay.strip("/").replace("/", "__") + ".yaml"))
 
 
+# Custom resources another check covers (the note says which).
+_ELSEWHERE = {("Rollout", "argoproj.io/v1alpha1"): " here (rollouts-schema checks it)",
+              ("PrometheusRule", "monitoring.coreos.com/v1"): " here (promtool checks its rules)"}
+
+
 def kustomize_files(ws: Workspace) -> tuple[str, ...]:
     return ws.k8s_overlays
 
@@ -88,9 +93,7 @@ def check_validate(ws: Workspace) -> ToolOutcome:
         invalid = _INVALID.search(m["msg"])
         if no_schema:
             # The Rollout has its own check (rollouts-schema, the vendored CRD schema).
-            elsewhere = " here (rollouts-schema checks it)" \
-                if (no_schema["kind"], no_schema["api"]) == ("Rollout", "argoproj.io/v1alpha1") \
-                else ""
+            elsewhere = _ELSEWHERE.get((no_schema["kind"], no_schema["api"]), "")
             notes.append(Note(shown, VALIDATE, "not-validated",
                               f"{no_schema['kind']} ({no_schema['api']}) is a custom resource "
                               f"with no schema in kubernetes-validate: not validated{elsewhere}"))

@@ -23,6 +23,7 @@ from . import (
     groovy,
     hadolint,
     kubernetes,
+    promtool,
     rollouts,
     yamllint,
     zizmor,
@@ -51,6 +52,7 @@ CHECKS: tuple[Check, ...] = (
     Check(azure_pipelines.NAME, azure_pipelines.INSTALL, azure_pipelines.files,
           azure_pipelines.check),
     Check(rollouts.NAME, rollouts.INSTALL, rollouts.files, rollouts.check),
+    Check(promtool.NAME, promtool.INSTALL, promtool.files, promtool.check),
 )
 # Validates what kustomize built, so it runs after the checks above.
 VALIDATE_CHECK = Check(kubernetes.VALIDATE, kubernetes.VALIDATE_INSTALL,

@@ -19,7 +19,7 @@ from .helpers import need
 REPO = REPO_ROOT
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/mlgen.yaml"))
 ALL_TOOLS = ("yamllint", "kubernetes-validate", "kubectl", "zizmor", "hadolint", "checkov",
-             "node", "npm-groovy-lint", "java")
+             "node", "npm-groovy-lint", "java", "promtool")
 SENTINELS = {
     "GITHUB_TOKEN": "ghp_SENTINELgithubtoken0123456789abcdef",
     "GH_TOKEN": "ghp_SENTINELghtoken0123456789abcdef",
@@ -78,7 +78,7 @@ def test_init_output_is_clean_and_leaks_no_secret(tmp_path: Path) -> None:
     assert report["clean"] is True and report["findings"] == []
     assert {t["tool"] for t in report["tools"] if t["status"] == "ran"} == {
         "yamllint", "kustomize", "kubernetes-validate", "actionlint", "zizmor", "hadolint",
-        "npm-groovy-lint", "checkov"}
+        "npm-groovy-lint", "checkov", "promtool"}
     texts = {f"{name} {stream}": getattr(proc, stream) for name, proc in runs.items()
              for stream in ("stdout", "stderr")}
     texts.update({str(p): p.read_text(errors="replace") for p in project.rglob("*") if p.is_file()})

@@ -5,8 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlgen.validate import actionlint, checkov, groovy, hadolint, kubernetes, yamllint, zizmor
+from mlgen.validate import (
+    actionlint,
+    checkov,
+    groovy,
+    hadolint,
+    kubernetes,
+    promtool,
+    yamllint,
+    zizmor,
+)
+from mlgen.validate.locate import find_executable
 from mlgen.validate.model import Workspace
+
+from tests.helpers import EXAMPLES
 
 from .helpers import need, write
 
@@ -195,3 +207,41 @@ def test_groovy_parse(tmp_path: Path) -> None:
     outcome = groovy.check(ws(tmp_path, jenkinsfiles=("good/Jenkinsfile", "bad/Jenkinsfile")))
     found = by_file(outcome)
     assert found == {"bad/Jenkinsfile": {"NglParseError"}}
+
+
+def test_promtool(tmp_path: Path) -> None:
+    """A good PrometheusRule (the credit-risk example's) passes; a broken expression, a bad
+    label name and a bad duration are findings on the right lines; other manifests are not
+    handed to promtool."""
+    if find_executable("promtool") is None:
+        pytest.skip("promtool not installed: apt-get install prometheus (what .ci/run does)")
+    good = (EXAMPLES / "credit-risk" / "k8s" / "monitoring" / "prometheusrule.yaml").read_text()
+    bad = good.replace('expr: "max(mlgen_drift_detected{model=\\"credit-risk\\"}) > 0"',
+                       'expr: "max(mlgen_drift_detected{model=\\"credit-risk\\"}) > > 0"')
+    assert bad != good
+    stale = "        - alert: ModelMonitorJobStale\n"
+    bad = bad.replace(stale, stale + '          labels: {"bad label": x}\n').replace(
+        "          labels:\n            severity: warning\n          annotations:\n"
+        '            summary: "The monitor job',
+        '          annotations:\n            summary: "The monitor job')
+    late = good.replace("          for: 10m\n", "          for: ten minutes\n", 1)
+    write(tmp_path, {"good/rule.yaml": good, "bad/rule.yaml": bad, "late/rule.yaml": late,
+                     "other/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"})
+    workspace = ws(tmp_path, k8s_resources=("good/rule.yaml", "bad/rule.yaml", "late/rule.yaml",
+                                            "other/svc.yaml"))
+    assert promtool.files(workspace) == ("good/rule.yaml", "bad/rule.yaml", "late/rule.yaml")
+    outcome = promtool.check(workspace)
+    assert outcome.files == 3
+    by = {}
+    for f in outcome.findings:
+        by.setdefault(f.file, []).append(f)
+    assert set(by) == {"bad/rule.yaml", "late/rule.yaml"}
+    lines = bad.splitlines()
+    parse = [f for f in by["bad/rule.yaml"] if "ModelDriftDetected" in f.message]
+    assert len(parse) == 1 and "parse error" in parse[0].message
+    assert lines[parse[0].line - 1].strip() == "- alert: ModelDriftDetected"
+    label = [f for f in by["bad/rule.yaml"] if "ModelMonitorJobStale" in f.message]
+    assert len(label) == 1 and "invalid label name" in label[0].message
+    assert lines[label[0].line - 1].strip() == "- alert: ModelMonitorJobStale"
+    assert ["not a valid duration string" in f.message for f in by["late/rule.yaml"]] == [True]
+    assert all(str(tmp_path) not in f.message for f in outcome.findings)  # no scratch paths
