@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,12 +208,20 @@ def split_predictions(path: Path, model: str | None, parts: int,
     existed: counted, not kept). Rows of another model are left out; rows naming no model
     are kept (a log from before the field, or one model's own log)."""
     files = prediction_files(path)
+    return _split(lambda how: _prediction_blocks(files, model, how), PREDICTIONS, parts,
+                  spill_dir)
+
+
+def _split(blocks: Callable[[_How], Iterator[pa.Table]], schema: pa.Schema, parts: int,
+           spill_dir: Path | None) -> tuple[Parts, int]:
+    """Every block into its parts, and the number of rows without an id (left out); read
+    again from the start when a block asks for it (_Restart)."""
     how = _How()
     while True:
-        store = Parts(parts, PREDICTIONS, spill_dir)
+        store = Parts(parts, schema, spill_dir)
         try:
             no_id = 0
-            for t in _prediction_blocks(files, model, how):
+            for t in blocks(how):
                 missing = t["id"].null_count
                 no_id += missing
                 store.add(t.filter(pc.is_valid(t["id"])) if missing else t)
@@ -316,19 +324,8 @@ def split_labels(path: Path, *, numeric: bool, parts: int,
     read within each part; bad rows raise MonitorInputError naming the file and the (0-based
     data) row."""
     files = label_files(path)
-    how = _How()
-    while True:
-        store = Parts(parts, LABELS, spill_dir)
-        try:
-            for t in _label_blocks(files, numeric, how):
-                store.add(t)
-            return store
-        except _Restart as r:
-            store.close()
-            how = how.after(r)
-        except BaseException:
-            store.close()
-            raise
+    store, _ = _split(lambda how: _label_blocks(files, numeric, how), LABELS, parts, spill_dir)
+    return store  # every label has an id: check_labels refuses the others
 
 
 def _label_blocks(files: list[Path], numeric: bool, how: _How) -> Iterator[pa.Table]:

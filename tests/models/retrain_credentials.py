@@ -43,3 +43,18 @@ def pod_env(container: dict[str, Any], mounted_at: Path) -> dict[str, str]:
     process in the pod sees, for running the same command here."""
     return {e["name"]: e["value"].replace(MOUNT, str(mounted_at))
             for e in container.get("env", [])}
+
+
+def assert_mounts_the_secret(job: dict[str, Any], hook: str, name: str) -> None:
+    """The CronJob's pod reads Secret `<name>-retrain` read-only, through *_FILE variables, and
+    a missing Secret is a FailedMount event (not optional)."""
+    spec = pod(job)
+    [container] = spec["containers"]
+    assert container["env"] == [{"name": f"{key}_FILE", "value": f"{MOUNT}/{key}"}
+                                for key in KEYS[hook]]
+    assert {"name": "retrain-credentials", "mountPath": MOUNT,
+            "readOnly": True} in container["volumeMounts"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "retrain-credentials"]
+    assert volume["secret"] == {"secretName": f"{name}-retrain", "defaultMode": 0o440,
+                                "items": [{"key": key, "path": key} for key in KEYS[hook]]}
+    assert spec["automountServiceAccountToken"] is False

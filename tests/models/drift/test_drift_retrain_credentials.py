@@ -19,8 +19,9 @@ import yaml
 from tests.emulators.github import Emulator
 from tests.emulators.jenkins import JenkinsEmulator, User
 from tests.helpers import EXAMPLES, call_mlgen
+from tests.models import retrain_credentials as shared
 from tests.models.drift.helpers import SHIFTED, write_drifted_window
-from tests.models.retrain_credentials import KEYS, MOUNT, pod, pod_env, secret_files
+from tests.models.retrain_credentials import KEYS, pod, pod_env, secret_files
 
 # The Jenkins emulator fixtures live with the publish tests; imported, pytest uses them here.
 from tests.publish.jenkins.conftest import (  # noqa: F401
@@ -95,17 +96,7 @@ def retrain_action(report: str) -> dict[str, Any]:
 
 
 def assert_mounts_the_secret(job: dict[str, Any], hook: str, name: str = MODEL) -> None:
-    """The drift pod reads the Secret `<name>-retrain` read-only, through *_FILE variables."""
-    spec = pod(job)
-    [container] = spec["containers"]
-    assert container["env"] == [{"name": f"{key}_FILE", "value": f"{MOUNT}/{key}"}
-                                for key in KEYS[hook]]
-    assert {"name": "retrain-credentials", "mountPath": MOUNT,
-            "readOnly": True} in container["volumeMounts"]
-    [volume] = [v for v in spec["volumes"] if v["name"] == "retrain-credentials"]
-    assert volume["secret"]["secretName"] == f"{name}-retrain"
-    assert volume["secret"]["items"] == [{"key": k, "path": k} for k in KEYS[hook]]
-    assert not any(e.get("valueFrom") for e in container["env"])  # no secret in an env var
+    shared.assert_mounts_the_secret(job, hook, name)
 
 
 @pytest.fixture()

@@ -21,7 +21,12 @@ from tests.emulators.jenkins import JenkinsEmulator
 from tests.helpers import EXAMPLES, call_mlgen
 from tests.models.monitor.test_monitor_cli import NOW_ARG, make_project
 from tests.models.monitor.test_monitor_retrain_emulators import with_hook
-from tests.models.retrain_credentials import KEYS, MOUNT, cronjobs, pod, secret_files
+from tests.models.retrain_credentials import (
+    assert_mounts_the_secret,
+    cronjobs,
+    pod,
+    secret_files,
+)
 
 # The Jenkins emulator fixtures live with the publish tests; imported, pytest uses them here.
 from tests.publish.jenkins.conftest import (  # noqa: F401
@@ -49,18 +54,7 @@ def test_cronjobs_mount_the_retrain_secret_and_name_its_files(hook: str) -> None
     jobs = cronjobs(credit_risk(hook))
     assert sorted(jobs) == ["cronjob-drift.yaml", "cronjob-monitor.yaml"]
     for job in jobs.values():
-        spec = pod(job)
-        [container] = spec["containers"]
-        assert container["env"] == [{"name": f"{key}_FILE", "value": f"{MOUNT}/{key}"}
-                                    for key in KEYS[hook]]
-        assert {"name": "retrain-credentials", "mountPath": MOUNT,
-                "readOnly": True} in container["volumeMounts"]
-        [volume] = [v for v in spec["volumes"] if v["name"] == "retrain-credentials"]
-        assert volume["secret"] == {
-            "secretName": "credit-risk-retrain", "defaultMode": 0o440,
-            "items": [{"key": key, "path": key} for key in KEYS[hook]]}
-        assert "optional" not in volume["secret"]  # a missing Secret is a FailedMount event
-        assert spec["automountServiceAccountToken"] is False
+        assert_mounts_the_secret(job, hook, "credit-risk")
 
 
 @pytest.mark.parametrize("hook", ["none", "command"])
