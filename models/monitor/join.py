@@ -87,13 +87,16 @@ class _Columns:
         codes: np.ndarray = to_global[indices]
         return codes
 
+    def _dtype(self, name: str) -> type[np.generic]:
+        if name == "ts":
+            return np.int64
+        return np.float64 if name == "score" or self.numeric else np.int32
+
     def joined(self, counts: dict[str, int], newest: datetime | None) -> Joined:
         columns = {}
         for name in _NAMES:  # one column's parts freed before the next is joined
             chunks = self.parts.pop(name)
-            columns[name] = (np.concatenate(chunks) if chunks
-                             else np.zeros(0, _EMPTY_TYPES[name] if self.numeric
-                                           or name in ("ts", "score") else np.int32))
+            columns[name] = np.concatenate(chunks) if chunks else np.zeros(0, self._dtype(name))
             del chunks
         return Joined(columns["ts"], columns["score"], columns["label"],
                       columns["prediction"], list(self.classes), self.score_missing,
@@ -101,8 +104,6 @@ class _Columns:
 
 
 _NAMES = ("ts", "score", "label", "prediction")
-_EMPTY_TYPES = {"ts": np.int64, "score": np.float64, "label": np.float64,
-                "prediction": np.float64}
 
 
 def how_many_parts(predictions: Path, labels: Path) -> int:

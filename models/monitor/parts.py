@@ -95,12 +95,10 @@ class Parts:
             spill_dir.mkdir(parents=True, exist_ok=True)
             _remove_stale(spill_dir)
             self._folder = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=spill_dir))
-        self.rows = 0
 
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        self.rows += table.num_rows
         if self.count == 1:
             self._memory[0].append(table)
             return
