@@ -8,12 +8,17 @@ from mlgen.validate.locate import find_executable, find_node_module
 
 
 def need(*executables: str, node_module: str | None = None) -> None:
-    """Skip (a failure in CI) when a tool scripts/install-tools.sh installs is missing."""
+    """Skip (a failure in CI) when a tool is missing, saying how to install it."""
     missing = [e for e in executables if find_executable(e) is None]
     if node_module and find_node_module(node_module) is None:
         missing.append(f"npm package {node_module}")
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed: run bash scripts/install-tools.sh")
+        hints = sorted({_SYSTEM.get(m, "bash scripts/install-tools.sh") for m in missing})
+        pytest.skip(f"{', '.join(missing)} not installed: {'; '.join(hints)}")
+
+
+# Tools scripts/install-tools.sh cannot install (not on PyPI or npm): the system's packages.
+_SYSTEM = {"promtool": "apt-get install prometheus (what .ci/run does)"}
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -15,7 +15,6 @@ from mlgen.validate import (
     yamllint,
     zizmor,
 )
-from mlgen.validate.locate import find_executable
 from mlgen.validate.model import Workspace
 
 from tests.helpers import EXAMPLES
@@ -213,8 +212,7 @@ def test_promtool(tmp_path: Path) -> None:
     """A good PrometheusRule (the credit-risk example's) passes; a broken expression, a bad
     label name and a bad duration are findings on the right lines; other manifests are not
     handed to promtool."""
-    if find_executable("promtool") is None:
-        pytest.skip("promtool not installed: apt-get install prometheus (what .ci/run does)")
+    need("promtool")
     good = (EXAMPLES / "credit-risk" / "k8s" / "monitoring" / "prometheusrule.yaml").read_text()
     bad = good.replace('expr: "max(mlgen_drift_detected{model=\\"credit-risk\\"}) > 0"',
                        'expr: "max(mlgen_drift_detected{model=\\"credit-risk\\"}) > > 0"')
